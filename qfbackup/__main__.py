@@ -1,0 +1,7 @@
+"""``python -m qfbackup``."""
+
+import sys
+
+from qfbackup.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,83 @@
+"""State shared by all commands: global options, the policy, and output that honours --json / --quiet."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+DEFAULT_POLICY = "/etc/qfbackup/policy.toml"
+
+
+@dataclass
+class CliContext:
+    policy_path: str | None = None
+    repo_url: str | None = None
+    lock_wait: float = 0.0
+    break_lock: bool = False
+    as_json: bool = False
+    quiet: bool = False
+    verbose: int = 0
+    _policy: Any = field(default=None, repr=False)
+
+    @property
+    def policy(self):
+        """The effective policy, loaded on first use (commands that need none never read it)."""
+        if self._policy is None:
+            from qfbackup.policy import load_policy
+
+            self._policy = load_policy(Path(self.policy_path or DEFAULT_POLICY))
+        return self._policy
+
+    def policy_or_none(self):
+        """The policy, or None when none was named and the default file does not exist (ad-hoc use)."""
+        if self.policy_path is None and not Path(DEFAULT_POLICY).exists():
+            return None
+        return self.policy
+
+    def open_repo(self):
+        from qfbackup.ops.access import open_repository
+
+        return open_repository(self.policy_or_none(), self.repo_url)
+
+    def lock(self, repo, command: str, *, exclusive: bool = False):
+        return repo.lock(
+            command=command,
+            exclusive=exclusive,
+            wait=self.lock_wait,
+            break_lock=self.break_lock,
+            warn=self.warn,
+        )
+
+    def progress(self, description: str, total: int | None = None):
+        from qfbackup.report.progress import progress_bar
+
+        return progress_bar(self.show_progress, description, total)
+
+    def info(self, message: str) -> None:
+        """A human progress/status line: stderr under --json, nothing under --quiet."""
+        if not self.quiet:
+            click.echo(message, err=self.as_json)
+
+    def warn(self, message: str) -> None:
+        """Warnings always go to stderr, even under --quiet: cron mails them."""
+        click.echo(f"qfbackup: warning: {message}", err=True)
+
+    def result(self, data: dict | list, human: str | None = None) -> None:
+        """The command's result: JSON on stdout under --json, else the human text (unless --quiet)."""
+        if self.as_json:
+            click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+        elif human is not None and not self.quiet:
+            click.echo(human)
+
+    @property
+    def show_progress(self) -> bool:
+        return not self.quiet and sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+
+
+pass_ctx = click.make_pass_decorator(CliContext)

@@ -1,0 +1,105 @@
+"""Pieces shared by the jobs that pull data from a database host: tool paths, server facts, timing.
+
+Every PostgreSQL tool runs on the database host over SSH as the cluster's OS user and connects through the
+cluster's unix socket directory (``-h SOCKET_DIR -p PORT -U USER``), so no database password or TCP listener is
+needed for backups. The facts recorded with every backup (version, system identifier, segment size) come from
+one ``psql`` call here, so base backups, dumps and WAL status read them the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from qfbackup.errors import RemoteError
+from qfbackup.pg.versions import major_from_version_num
+from qfbackup.policy.schema import Cluster
+from qfbackup.remote.command import RemoteCommandFailed
+from qfbackup.remote.ssh import SshSession
+
+MB = 1_000_000
+FACTS_SQL = (
+    "select current_setting('server_version_num'), current_setting('server_version'), "
+    "(select system_identifier from pg_control_system()), "
+    "(select setting from pg_settings where name = 'wal_segment_size'), pg_is_in_recovery()"
+)
+
+
+class ServerQueryFailed(RemoteError):
+    """Cannot query PostgreSQL cluster {} on {}: {}"""
+
+
+def tool(cluster: Cluster, name: str) -> str:
+    """Absolute path of a PostgreSQL client program on the cluster's host (never found through $PATH, so the
+    version that matches the server is used even when several are installed)."""
+    return str(cluster.pg_bin_dir / name)
+
+
+def conn_args(cluster: Cluster) -> list[str]:
+    return ["-h", str(cluster.socket_dir), "-p", str(cluster.port), "-U", cluster.user, "--no-password"]
+
+
+def psql_argv(cluster: Cluster, sql: str, *, dbname: str = "postgres") -> list[str]:
+    """psql printing bare values, tab-separated, one row per line; ``-X`` so no ~/.psqlrc changes the output."""
+    return [tool(cluster, "psql"), "-X", "-A", "-t", "-q", "-F", "\t", "-v", "ON_ERROR_STOP=1",
+            *conn_args(cluster), "-d", dbname, "-c", sql]  # fmt: skip
+
+
+def psql_rows(session: SshSession, cluster: Cluster, sql: str, *, timeout: float = 60.0) -> list[list[str]]:
+    """Run one query on the host; its rows as lists of strings. A failure raises with psql's stderr."""
+    result = session.run(psql_argv(cluster, sql), timeout=timeout)
+    if not result.ok:
+        detail = result.stderr.strip() or f"psql exited with status {result.exit_status}"
+        raise ServerQueryFailed(cluster.name, session.target.host, detail)
+    return [line.split("\t") for line in result.stdout.decode("utf-8", "replace").splitlines() if line]
+
+
+@dataclass(frozen=True)
+class ServerFacts:
+    """What a backup records about the server it came from."""
+
+    version_num: int
+    version: str
+    system_identifier: str  # a 64-bit number; a string so JSON readers never round it
+    wal_segment_size: int
+    in_recovery: bool
+
+    @property
+    def major(self) -> int:
+        return major_from_version_num(self.version_num)
+
+    def to_meta(self) -> dict[str, object]:
+        return {
+            "server_version_num": self.version_num,
+            "server_version": self.version,
+            "pg_major": self.major,
+            "system_identifier": self.system_identifier,
+            "wal_segment_size": self.wal_segment_size,
+        }
+
+
+def server_facts(session: SshSession, cluster: Cluster) -> ServerFacts:
+    rows = psql_rows(session, cluster, FACTS_SQL)
+    try:
+        num, version, sysid, segsize, recovery = rows[0]
+        return ServerFacts(int(num), version, str(int(sysid)), int(segsize), recovery == "t")
+    except (IndexError, ValueError):
+        raise ServerQueryFailed(cluster.name, session.target.host, f"unexpected answer {rows!r}") from None
+
+
+def remote_detail(error: RemoteError) -> str:
+    """The useful part of a remote failure: exit status and stderr tail, without repeating the command line."""
+    if isinstance(error, RemoteCommandFailed):
+        status = f"exit status {error.exit_status}" if error.exit_status is not None else "failed"
+        tail = error.stderr.strip()
+        return f"{status}: {tail}" if tail else status
+    return error.message
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def mb_per_s(nbytes: int, seconds: float) -> float:
+    """Throughput in MB/s (10^6 bytes), as the benchmarks and the env notes quote it."""
+    return round(nbytes / MB / seconds, 1) if seconds > 0 else 0.0

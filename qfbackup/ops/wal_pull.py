@@ -1,0 +1,250 @@
+"""``wal pull``: copy new archived WAL from the database host into the repository, validated, in WAL order.
+
+The archive directory on the host (the seed's ``archive_command`` copies each segment there) is listed over
+SSH; every file not yet in the repository's WAL catalogue is streamed with ``cat`` straight into the
+repository, its first page and size checked as it passes. Good files are committed in batches as ``wal``
+snapshots, so a pull cut at any moment keeps every finished file and the next run fetches only the rest: nothing
+lost, nothing twice. A file that fails validation goes to a ``wal-quarantine`` snapshot and is reported, never
+recorded as good. A file still being written by a non-atomic ``archive_command`` (short and recent) is left
+for the next run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from qfbackup.errors import IntegrityError, RemoteError, UsageError
+from qfbackup.ops.wal_catalog import QUARANTINE_KIND, WAL_KIND, WalCatalog
+from qfbackup.pg import wal
+from qfbackup.remote.ssh import ConnectionLost
+from qfbackup.remote.targets import open_session
+from qfbackup.repo.catalog import Snapshot
+
+BATCH_FILES = 32  # commit at least every this many files...
+BATCH_SECONDS = 30.0  # ...or this often, so a cut loses little work
+GRACE = 120.0  # a short file younger than this is assumed still being copied by archive_command
+HEAD_BYTES = 8192
+RECONNECTS = 3
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    name: str
+    size: int
+    mtime: float
+
+
+@dataclass
+class PullResult:
+    cluster: str
+    pulled: list[str] = field(default_factory=list)
+    bytes: int = 0
+    bytes_stored: int = 0
+    quarantined: dict[str, str] = field(default_factory=dict)
+    in_progress: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    removed_from_host: list[str] = field(default_factory=list)
+    gaps: list[str] = field(default_factory=list)
+    reconnects: int = 0
+    seconds: float = 0.0
+
+
+class _Head:
+    """Pass-through reader that keeps the first bytes (for validation) and counts the rest."""
+
+    def __init__(self, src, keep: int) -> None:
+        self.src = src
+        self.keep = keep
+        self.head = bytearray()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.src.read(n)
+        if len(self.head) < self.keep:
+            self.head += data[: self.keep - len(self.head)]
+        self.size += len(data)
+        return data
+
+
+def list_archive(session, directory: PurePosixPath) -> list[RemoteFile]:
+    """One ``find`` over SSH: name, size and mtime of every regular file in the archive directory."""
+    result = session.run(["find", str(directory), "-maxdepth", "1", "-type", "f", "-printf", r"%f\t%s\t%T@\n"])
+    if not result.ok:
+        raise RemoteError(f"cannot list {directory} on the database host: {result.stderr.strip()}")
+    files = []
+    for line in result.stdout.decode(errors="replace").splitlines():
+        name, size, mtime = line.rsplit("\t", 2)
+        files.append(RemoteFile(name, int(size), float(mtime)))
+    return files
+
+
+def validate(name: str, kind: str, head: bytes, size: int, *, pg_major: int, sysid: int | None) -> int | None:
+    """Raise IntegrityError if the file is not what its name says; return the segment's system identifier."""
+    if kind == wal.WalKind.SEGMENT:
+        wal.validate_segment_size(name, size)
+    if kind in (wal.WalKind.SEGMENT, wal.WalKind.PARTIAL):
+        return wal.validate_segment_header(head, name, pg_major=pg_major, system_identifier=sysid).system_identifier
+    if kind == wal.WalKind.HISTORY:
+        wal.parse_history(head.decode(errors="replace"), name)
+    return None
+
+
+class WalPuller:
+    def __init__(
+        self,
+        repo,
+        policy,
+        cluster_name: str,
+        *,
+        progress: Callable[[int], None] | None = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self.repo = repo
+        self.policy = policy
+        self.cluster = policy.cluster(cluster_name)
+        if self.cluster.wal_archive_dir is None:
+            raise UsageError(f"cluster {cluster_name} has no wal_archive_dir in the policy")
+        self.progress = progress
+        self.warn = warn or (lambda m: None)
+        self.result = PullResult(cluster_name)
+        self.catalog = WalCatalog.load(repo, cluster_name)
+        self.stored = set(self.catalog.files)
+
+    def run(self) -> PullResult:
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                with open_session(self.policy, self.cluster.host) as session:
+                    self._pull_all(session)
+                break
+            except ConnectionLost as e:
+                attempt += 1
+                if attempt > RECONNECTS:
+                    raise RemoteError(
+                        f"connection to {self.cluster.host} kept failing ({e.message}); "
+                        f"{len(self.result.pulled)} file(s) stored this run, the rest on the next run",
+                        hint="check the network; `qfbackup wal status` shows the gap until it is closed",
+                    ) from None
+                self.result.reconnects += 1
+                self.warn(f"connection lost ({e.message}); reconnecting ({attempt}/{RECONNECTS})")
+                time.sleep(min(2.0**attempt, 10.0))
+        self.result.gaps = [str(g) for g in WalCatalog.load(self.repo, self.cluster.name).gaps()]
+        self.result.seconds = time.monotonic() - started
+        return self.result
+
+    def _todo(self, session) -> list[RemoteFile]:
+        now = time.time()
+        todo = []
+        for f in list_archive(session, self.cluster.wal_archive_dir):
+            kind = wal.classify(f.name).kind
+            if kind == wal.WalKind.OTHER:
+                self.result.ignored.append(f.name)
+            elif f.name in self.stored:
+                continue
+            elif (q := self.catalog.quarantined.get(f.name)) and (q["size"], q["mtime"]) == (f.size, f.mtime):
+                self.result.quarantined[f.name] = q["reason"] + " (already quarantined)"
+            elif (
+                kind == wal.WalKind.SEGMENT and f.size < wal.DEFAULT_SEGMENT_SIZE and now - f.mtime < IN_PROGRESS_GRACE
+            ):
+                self.result.in_progress.append(f.name)
+            else:
+                todo.append(f)
+        order = {n: i for i, n in enumerate(wal.sort_wal_names(f.name for f in todo))}
+        return sorted(todo, key=lambda f: order[f.name])
+
+    def _pull_all(self, session) -> None:
+        todo = self._todo(session)
+        good: dict[str, tuple[RemoteFile, object]] = {}
+        bad: dict[str, tuple[RemoteFile, object, str]] = {}
+        last_commit = time.monotonic()
+        with self.repo.writer() as writer:
+            try:
+                for f in todo:
+                    self._pull_one(session, writer, f, good, bad)
+                    if len(good) + len(bad) >= BATCH_FILES or time.monotonic() - last_commit > BATCH_SECONDS:
+                        self._commit(session, writer, good, bad)
+                        good, bad = {}, {}
+                        last_commit = time.monotonic()
+            except BaseException:
+                # Whatever finished is kept, even when the connection died on the next file or we were stopped.
+                self._commit(session, writer, good, bad, remove=False)
+                raise
+            self._commit(session, writer, good, bad)
+
+    def _pull_one(self, session, writer, f: RemoteFile, good: dict, bad: dict) -> None:
+        kind = wal.classify(f.name).kind
+        path = self.cluster.wal_archive_dir / f.name
+        with session.stream(["cat", "--", str(path)]) as stream:
+            head = _Head(stream, HEAD_BYTES if kind != wal.WalKind.HISTORY else 1 << 20)
+            ref = writer.store_stream(head)
+        try:
+            if head.size != f.size:
+                raise IntegrityError(f"{f.name}: read {head.size} bytes, the archive listed {f.size} (changing?)")
+            sysid = validate(
+                f.name,
+                kind,
+                bytes(head.head),
+                head.size,
+                pg_major=self.cluster.pg_version,
+                sysid=self.catalog.system_identifier,
+            )
+            if sysid is not None and self.catalog.system_identifier is None:
+                self.catalog.system_identifier = sysid
+            good[f.name] = (f, ref)
+            self.result.pulled.append(f.name)
+        except IntegrityError as e:
+            bad[f.name] = (f, ref, e.message)
+            self.result.quarantined[f.name] = e.message
+            self.warn(f"quarantined {f.name}: {e.message}")
+        self.result.bytes += head.size
+        if self.progress:
+            self.progress(head.size)
+
+    def _commit(self, session, writer, good: dict, bad: dict, *, remove: bool = True) -> None:
+        def files(items):
+            return {n: {"kind": str(wal.classify(n).kind), "size": f.size, "mtime": f.mtime} for n, (f, *_) in items}
+
+        before = writer.stats["bytes_stored"]
+        if good:
+            writer.commit(Snapshot(
+                kind=WAL_KIND, source=self.cluster.name, streams={n: ref for n, (_, ref) in good.items()},
+                meta={"files": files(good.items()), "system_identifier": self.catalog.system_identifier},
+            ))  # fmt: skip
+            self.stored.update(good)
+        if bad:
+            meta = files(bad.items())
+            for n, (_, _, reason) in bad.items():
+                meta[n]["reason"] = reason
+            writer.commit(
+                Snapshot(
+                    kind=QUARANTINE_KIND,
+                    source=self.cluster.name,
+                    streams={n: ref for n, (_, ref, _) in bad.items()},
+                    meta={"files": meta},
+                )
+            )
+        self.result.bytes_stored += writer.stats["bytes_stored"] - before
+        if good and remove and self.cluster.remove_after:
+            self._remove_from_host(session, [f for f, _ in good.values()])
+
+    def _remove_from_host(self, session, files: list[RemoteFile]) -> None:
+        """Delete archived files on the host only once durable here and, if configured, off-site."""
+        if self.policy.offsite is not None:
+            from qfbackup.ops.access import offsite_store
+            from qfbackup.repo.mirror import copy_repository
+
+            copy_repository(self.repo.store, offsite_store(self.policy, "offsite"))
+        current = {r.name: r for r in list_archive(session, self.cluster.wal_archive_dir)}
+        # Only files unchanged since we read them: same size and mtime.
+        victims = [f for f in files if current.get(f.name) == f]
+        if victims:
+            session.run(["rm", "-f", "--", *(str(self.cluster.wal_archive_dir / f.name) for f in victims)], check=True)
+            self.result.removed_from_host += [f.name for f in victims]
+
+
+def pull(repo, policy, cluster: str, **kw) -> PullResult:
+    return WalPuller(repo, policy, cluster, **kw).run()

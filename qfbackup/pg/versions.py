@@ -1,0 +1,52 @@
+"""Per-major-version PostgreSQL facts that qfbackup checks data against.
+
+Kept apart from wal.py so that supporting a new major version is one table row here, reviewed against a real
+segment of that version, rather than a change to the parsing code.
+"""
+
+from __future__ import annotations
+
+from qfbackup.errors import UsageError
+
+#: XLOG_PAGE_MAGIC from src/include/access/xlog_internal.h. It changes with every major release whose WAL
+#: format changed, so a segment's first two bytes tell which major version wrote it. 15 is verified against a
+#: segment written by PostgreSQL 15 on this project's test machines; the others are copied from the respective
+#: headers.
+WAL_PAGE_MAGIC: dict[int, int] = {
+    13: 0xD106,
+    14: 0xD10D,
+    15: 0xD110,
+    16: 0xD113,
+    17: 0xD116,
+}
+
+#: The major version the project targets (the trading platform runs PostgreSQL 15).
+DEFAULT_MAJOR = 15
+
+
+class UnsupportedPgVersion(UsageError):
+    """PostgreSQL {} is not supported (known major versions: {})"""
+
+
+def wal_page_magic(major: int) -> int:
+    """The WAL page magic a segment written by PostgreSQL ``major`` starts with."""
+    try:
+        return WAL_PAGE_MAGIC[major]
+    except KeyError:
+        raise UnsupportedPgVersion(major, ", ".join(str(v) for v in sorted(WAL_PAGE_MAGIC))) from None
+
+
+def major_for_wal_magic(magic: int) -> int | None:
+    """Which major version writes WAL pages with ``magic``; None if unknown (not WAL, or a version not
+    listed)."""
+    for major, value in WAL_PAGE_MAGIC.items():
+        if value == magic:
+            return major
+    return None
+
+
+def major_from_version_num(version_num: int) -> int:
+    """``server_version_num`` (e.g. 150004) -> major version (15). Valid for PostgreSQL 10 and later."""
+    if version_num < 100000:
+        raise UsageError(f"server_version_num {version_num} is older than PostgreSQL 10, which is not supported")
+    return version_num // 10000

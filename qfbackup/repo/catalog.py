@@ -1,0 +1,104 @@
+"""Snapshots: the encrypted manifests that make stored data visible, committed last and atomically.
+
+A snapshot is one whole object ``snapshots/<hash>``. It is written only after every pack and index it depends
+on is durable, with one atomic ``put``; so a crash leaves either no snapshot or a complete one.
+Streams are referenced through LIST blobs (each a slice of the stream's chunk ids), which keeps a snapshot
+small whatever the stream size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+from qfbackup.errors import IntegrityError, NotFound, UsageError
+from qfbackup.repo.crypto import RepoKeys
+from qfbackup.repo.objects import CorruptObject, ObjectKind, open_object, seal_object
+from qfbackup.repo.store import Store
+
+SNAPSHOT_PREFIX = "snapshots/"
+
+
+@dataclass(frozen=True)
+class StreamRef:
+    """A stored byte stream: its size, keyed hash and the LIST blobs naming its chunks in order."""
+
+    size: int
+    hash: str
+    lists: list[str]
+    chunks: int
+
+    @classmethod
+    def from_dict(cls, d: dict) -> StreamRef:
+        return cls(d["size"], d["hash"], list(d["lists"]), d["chunks"])
+
+
+@dataclass
+class Snapshot:
+    kind: str  # "files", "stream", later "basebackup", "wal", "dump"
+    source: str
+    time: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="microseconds"))
+    host: str = ""
+    tags: list[str] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+    streams: dict[str, StreamRef] = field(default_factory=dict)
+    tree: str | None = None
+    stats: dict = field(default_factory=dict)
+    id: str = ""
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    def to_doc(self) -> dict:
+        d = asdict(self)
+        d.pop("id")
+        d["version"] = 1
+        return d
+
+    @classmethod
+    def from_doc(cls, snap_id: str, d: dict) -> Snapshot:
+        d = dict(d)
+        d.pop("version", None)
+        d["streams"] = {k: StreamRef.from_dict(v) for k, v in d.get("streams", {}).items()}
+        return cls(id=snap_id, **d)
+
+    def blob_roots(self) -> list[str]:
+        """Ids of the LIST and TREE blobs this snapshot references directly."""
+        roots = [lst for ref in self.streams.values() for lst in ref.lists]
+        if self.tree:
+            roots.append(self.tree)
+        return roots
+
+
+def save_snapshot(store: Store, keys: RepoKeys, snap: Snapshot) -> Snapshot:
+    name, data = seal_object(keys, ObjectKind.SNAPSHOT, snap.to_doc())
+    store.put(SNAPSHOT_PREFIX + name, data)
+    snap.id = name
+    return snap
+
+
+def load_snapshot(store: Store, keys: RepoKeys, snap_id: str) -> Snapshot:
+    name = SNAPSHOT_PREFIX + snap_id
+    try:
+        return Snapshot.from_doc(snap_id, open_object(keys, ObjectKind.SNAPSHOT, snap_id, store.get(name)))
+    except CorruptObject as e:
+        raise IntegrityError(f"{name}: {e}") from None
+    except (TypeError, KeyError, AttributeError) as e:
+        raise IntegrityError(f"{name}: unexpected snapshot layout ({e})") from None
+
+
+def snapshot_ids(store: Store) -> list[str]:
+    return [o.name.removeprefix(SNAPSHOT_PREFIX) for o in store.list(SNAPSHOT_PREFIX)]
+
+
+def resolve_snapshot_id(store: Store, prefix: str) -> str:
+    """Accept a unique id prefix (at least 4 hex digits), as operators type short ids from ``list``."""
+    if len(prefix) < 4:
+        raise UsageError(f"snapshot id {prefix!r} is too short: give at least 4 characters")
+    matches = [i for i in snapshot_ids(store) if i.startswith(prefix)]
+    if not matches:
+        raise NotFound(f"no snapshot {prefix!r}", hint="run `qfbackup snapshot list`")
+    if len(matches) > 1:
+        raise UsageError(f"snapshot id {prefix!r} is ambiguous ({len(matches)} match): give more characters")
+    return matches[0]

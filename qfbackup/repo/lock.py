@@ -1,0 +1,161 @@
+"""Repository locks: shared for readers and appenders, exclusive for anything that deletes.
+
+Appenders only add content-addressed objects, so any number may run together; prune and clean-up delete
+objects another process may be about to reference, so they need the repository alone. A lock is an object
+``locks/<random>`` holding host, pid and times; it is refreshed while held. A lock whose process is gone (same
+host, pid not alive) is stale and removed with a warning. A lock from another host cannot be checked: it is
+reported as probably stale once not refreshed for ``STALE_AFTER`` seconds, and only ``--break-lock`` removes it.
+A live process on this host keeps its lock even against ``--break-lock``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import threading
+import time
+from dataclasses import asdict, dataclass
+
+from qfbackup.errors import RepositoryLocked
+from qfbackup.repo.store import ObjectMissing, Store
+
+REFRESH_EVERY = 300.0
+STALE_AFTER = 1800.0
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    name: str
+    host: str
+    pid: int
+    exclusive: bool
+    created: float
+    refreshed: float
+    command: str
+
+    def describe(self) -> str:
+        kind = "exclusive" if self.exclusive else "shared"
+        age = int(time.time() - self.created)
+        return f"{kind} lock by {self.command!r} on {self.host} pid {self.pid}, {age}s old ({self.name})"
+
+    def is_stale(self, now: float) -> bool:
+        if self.host == socket.gethostname():
+            return not _pid_alive(self.pid)
+        return now - self.refreshed > STALE_AFTER
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_locks(store: Store) -> list[LockInfo]:
+    locks = []
+    for obj in store.list("locks/"):
+        try:
+            d = json.loads(store.get(obj.name))
+            locks.append(LockInfo(name=obj.name, **{k: d[k] for k in LockInfo.__dataclass_fields__ if k != "name"}))
+        except (ObjectMissing, ValueError, KeyError, TypeError):
+            continue  # removed meanwhile, or damaged: an unreadable lock protects nothing
+    return locks
+
+
+class RepoLock:
+    """Hold a lock for the duration of a ``with`` block, refreshing it in the background."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        exclusive: bool,
+        command: str,
+        wait: float = 0.0,
+        break_lock: bool = False,
+        warn=None,
+    ) -> None:
+        self.store = store
+        self.exclusive = exclusive
+        self.command = command
+        self.wait = wait
+        self.break_lock = break_lock
+        self.warn = warn or (lambda msg: None)
+        self.name = f"locks/{os.urandom(16).hex()}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._created = time.time()
+
+    def _write(self) -> None:
+        now = time.time()
+        info = LockInfo(self.name, socket.gethostname(), os.getpid(), self.exclusive, self._created, now, self.command)
+        d = asdict(info)
+        d.pop("name")
+        self.store.put(self.name, json.dumps(d).encode())
+
+    def _conflicts(self) -> list[LockInfo]:
+        now = time.time()
+        conflicts = []
+        for lock in read_locks(self.store):
+            if lock.name == self.name:
+                continue
+            local = lock.host == socket.gethostname()
+            if local and lock.is_stale(now):
+                self.warn(f"removing stale {lock.describe()}")
+                self.store.delete(lock.name)
+                continue
+            if not (self.exclusive or lock.exclusive):
+                continue
+            if self.break_lock and not local:
+                # Another host's process cannot be checked from here: the operator vouches that it is gone.
+                self.warn(f"breaking {lock.describe()} (--break-lock)")
+                self.store.delete(lock.name)
+                continue
+            conflicts.append(lock)
+        return conflicts
+
+    def acquire(self) -> None:
+        deadline = time.monotonic() + self.wait
+        while True:
+            conflicts = self._conflicts()
+            if not conflicts:
+                self._write()
+                # Two processes may have checked at the same moment: look again after writing.
+                conflicts = self._conflicts()
+                if not conflicts:
+                    break
+                self.store.delete(self.name)
+            if time.monotonic() >= deadline:
+                holder = conflicts[0]
+                hint = "wait for it to finish"
+                if holder.is_stale(time.time()):
+                    hint = "that lock looks stale; if its process is really gone, rerun with --break-lock"
+                raise RepositoryLocked(holder.describe(), hint=hint)
+            time.sleep(min(1.0 + random.random(), max(0.05, deadline - time.monotonic())))
+        self._thread = threading.Thread(target=self._refresh, name="qfbackup-lock-refresh", daemon=True)
+        self._thread.start()
+
+    def _refresh(self) -> None:
+        while not self._stop.wait(REFRESH_EVERY):
+            try:
+                self._write()
+            except Exception as e:  # a failed refresh must not kill the backup; the next one may work
+                self.warn(f"could not refresh lock: {e}")
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+        self.store.delete(self.name)
+
+    def __enter__(self) -> RepoLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()

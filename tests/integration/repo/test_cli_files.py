@@ -1,0 +1,105 @@
+"""The operator's basic cycle through the real CLI: init, back up a directory, list, verify, restore, compare."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+
+from tests.integration.repo.conftest import make_cli_env
+
+
+def make_tree(root):
+    (root / "models" / "v1").mkdir(parents=True)
+    (root / "models" / "v1" / "weights.bin").write_bytes(os.urandom(3_000_000))
+    (root / "docker-compose.yml").write_text("services:\n  db:\n    image: postgres:15\n")
+    env = root / ".env"
+    env.write_text("DB_PASSWORD=s3cr3t\n")
+    env.chmod(0o600)
+    (root / "empty").mkdir()
+    os.symlink("docker-compose.yml", root / "compose-link")
+    return root
+
+
+def assert_same_tree(a, b):
+    cmp = filecmp.dircmp(a, b)
+    assert not cmp.left_only and not cmp.right_only and not cmp.diff_files and not cmp.funny_files, cmp.report()
+    for sub in cmp.common_dirs:
+        assert_same_tree(a / sub, b / sub)
+    for name in cmp.common_files:
+        assert filecmp.cmp(a / name, b / name, shallow=False)
+        sa, sb = os.lstat(a / name), os.lstat(b / name)
+        assert (sa.st_mode, sa.st_mtime_ns) == (sb.st_mode, sb.st_mtime_ns), name
+
+
+def test_backup_list_verify_restore(cli, tmp_path):
+    src = make_tree(tmp_path / "src")
+    out = cli.run("--json", "snapshot", "create", str(src), "--tag", "config")
+    created = json.loads(out.stdout)
+    assert created["files"] == 3 and out.stderr == ""
+    listed = json.loads(cli.run("--json", "snapshot", "list").stdout)
+    assert [s["id"] for s in listed] == [created["snapshot"]] and listed[0]["tags"] == ["config"]
+    assert cli.run("verify", "--read-data").returncode == 0
+    cli.run("snapshot", "restore", created["snapshot"][:10], str(tmp_path / "restored"))
+    assert_same_tree(src, tmp_path / "restored")
+    assert os.readlink(tmp_path / "restored" / "compose-link") == "docker-compose.yml"
+
+
+def test_restore_refuses_non_empty_target(cli, tmp_path):
+    src = make_tree(tmp_path / "src")
+    snap = json.loads(cli.run("--json", "snapshot", "create", str(src)).stdout)["snapshot"]
+    target = tmp_path / "busy"
+    target.mkdir()
+    (target / "keep.txt").write_text("precious")
+    proc = cli.run("snapshot", "restore", snap, str(target), check=False)
+    assert proc.returncode == 2 and "not empty" in proc.stderr
+    assert (target / "keep.txt").read_text() == "precious"
+
+
+def test_quiet_prints_nothing_and_errors_are_one_sentence(cli, tmp_path):
+    src = make_tree(tmp_path / "src")
+    proc = cli.run("-q", "snapshot", "create", str(src))
+    assert proc.stdout == "" and proc.stderr == ""
+    missing = cli.run("snapshot", "restore", "deadbeef", str(tmp_path / "x"), check=False)
+    assert missing.returncode == 6 and "Traceback" not in missing.stderr
+    assert missing.stderr.startswith("qfbackup: error: no snapshot")
+
+
+def test_no_repository_and_existing_repository(tmp_path):
+    env = make_cli_env(tmp_path, str(tmp_path / "nowhere"))
+    proc = env.run("snapshot", "list", check=False)
+    assert proc.returncode == 6 and "No repository at" in proc.stderr and "repo init" in proc.stderr
+    env.run("repo", "init")
+    assert env.run("repo", "init", check=False).returncode == 7
+
+
+def test_wrong_passphrase_exit_5(cli):
+    cli.passfile.write_text("not the passphrase\n")
+    proc = cli.run("snapshot", "list", check=False)
+    assert proc.returncode == 5 and "wrong passphrase" in proc.stderr
+
+
+def test_passphrase_file_must_be_private(cli):
+    cli.passfile.chmod(0o644)
+    proc = cli.run("snapshot", "list", check=False)
+    assert proc.returncode == 2 and "chmod 600" in proc.stderr
+
+
+def test_key_passwd_and_keyfile(cli, tmp_path):
+    src = make_tree(tmp_path / "src")
+    snap = json.loads(cli.run("--json", "snapshot", "create", str(src)).stdout)["snapshot"]
+    new = tmp_path / "new-pass"
+    new.write_text("a brand new passphrase\n")
+    new.chmod(0o600)
+    cli.env["QFBACKUP_NEW_PASSPHRASE_FILE"] = str(new)
+    cli.run("key", "passwd")
+    assert cli.run("snapshot", "list", check=False).returncode == 5  # old passphrase retired
+    cli.env["QFBACKUP_PASSPHRASE_FILE"] = str(new)
+    keyfile = tmp_path / "escrow.key"
+    cli.run("key", "add", "--keyfile", str(keyfile))
+    keys = json.loads(cli.run("--json", "key", "list").stdout)
+    assert sorted(k["kind"] for k in keys) == ["keyfile", "passphrase"]
+    del cli.env["QFBACKUP_PASSPHRASE_FILE"]
+    cli.env["QFBACKUP_KEY_FILE"] = str(keyfile)
+    cli.run("snapshot", "restore", snap, str(tmp_path / "r"))
+    assert_same_tree(src, tmp_path / "r")

@@ -1,0 +1,51 @@
+import json
+import socket
+
+import pytest
+
+from qfbackup.errors import RepositoryLocked
+from qfbackup.repo.lock import RepoLock, read_locks
+from qfbackup.repo.store_mem import MemStore
+
+
+def test_shared_locks_coexist_exclusive_refused():
+    store = MemStore()
+    with RepoLock(store, exclusive=False, command="a"), RepoLock(store, exclusive=False, command="b"):
+        assert len(read_locks(store)) == 2
+        with pytest.raises(RepositoryLocked, match="shared lock by 'a'"):
+            RepoLock(store, exclusive=True, command="prune").acquire()
+    assert read_locks(store) == []
+
+
+def test_exclusive_blocks_appender():
+    store = MemStore()
+    with RepoLock(store, exclusive=True, command="prune"), pytest.raises(RepositoryLocked):
+        RepoLock(store, exclusive=False, command="backup").acquire()
+
+
+def test_dead_local_pid_lock_removed_as_stale():
+    store = MemStore()
+    doc = {
+        "host": socket.gethostname(),
+        "pid": 2**22 + 12345,
+        "exclusive": True,
+        "created": 0.0,
+        "refreshed": 0.0,
+        "command": "killed",
+    }
+    store.put("locks/dead", json.dumps(doc).encode())
+    warnings = []
+    with RepoLock(store, exclusive=True, command="next", warn=warnings.append):
+        pass
+    assert any("stale" in w for w in warnings)
+
+
+def test_foreign_lock_needs_break_lock():
+    store = MemStore()
+    doc = {"host": "other-host", "pid": 1, "exclusive": True, "created": 0.0, "refreshed": 0.0, "command": "x"}
+    store.put("locks/foreign", json.dumps(doc).encode())
+    with pytest.raises(RepositoryLocked, match="other-host") as err:
+        RepoLock(store, exclusive=False, command="backup").acquire()
+    assert "--break-lock" in err.value.hint
+    with RepoLock(store, exclusive=False, command="backup", break_lock=True):
+        pass
