@@ -147,10 +147,8 @@ class WalPuller:
                 continue
             elif (q := self.catalog.quarantined.get(f.name)) and (q["size"], q["mtime"]) == (f.size, f.mtime):
                 self.result.quarantined[f.name] = q["reason"] + " (already quarantined)"
-            elif (
-                kind == wal.WalKind.SEGMENT and f.size < wal.DEFAULT_SEGMENT_SIZE and now - f.mtime < IN_PROGRESS_GRACE
-            ):
-                self.result.in_progress.append(f.name)
+            elif kind == wal.WalKind.SEGMENT and f.size < wal.DEFAULT_SEGMENT_SIZE and now - f.mtime < GRACE:
+                self.result.in_progress.append(f.name)  # archive_command (a plain cp) is still writing it
             else:
                 todo.append(f)
         order = {n: i for i, n in enumerate(wal.sort_wal_names(f.name for f in todo))}

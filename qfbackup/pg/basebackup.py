@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from qfbackup.errors import IntegrityError
-from qfbackup.pg.wal import DEFAULT_SEGMENT_SIZE, format_lsn, parse_lsn, segment_name, segment_of_end_lsn, segment_of_lsn
+from qfbackup.pg.wal import (
+    DEFAULT_SEGMENT_SIZE,
+    format_lsn,
+    parse_lsn,
+    segment_name,
+    segment_of_end_lsn,
+    segment_of_lsn,
+)
 
 LABEL_MEMBER = "backup_label"
 MANIFEST_MEMBER = "backup_manifest"

@@ -119,7 +119,7 @@ def _parse_pax(data: bytes, offset: int) -> dict[str, str]:
 class TarScanner:
     """Incremental tar parser: ``feed`` it the stream's bytes in any slicing, then ``finish``.
 
-    ``capture`` maps member names (as stored, a leading ``./`` ignored) to what to keep of them; ``require``
+    ``capture`` maps member names (as stored, without a leading ``./`` or trailing ``/``) to what to keep of them; ``require``
     names members that must be present (checked by ``finish``).
     """
 
@@ -226,7 +226,8 @@ class TarScanner:
             raise TarFormatError(f"negative size in the header at offset {offset}")
         if typeflag in _NO_DATA_TYPES:
             size = 0  # any other type, known or not, is followed by its data (as tarfile assumes)
-        self._member_name = name[2:] if name.startswith("./") else name
+        # as tarfile does: "./x" is "x", a directory's "base/" is "base"
+        self._member_name = (name[2:] if name.startswith("./") else name).rstrip("/") or name
         self._member_size = size
         self._member_type = typeflag
         self._buf, self._buf_spec, self._buf_truncated = None, None, False

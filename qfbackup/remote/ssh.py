@@ -25,7 +25,7 @@ import socket
 import stat
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -400,6 +400,37 @@ class SshSession:
             channel.close()
             raise ConnectionLost(self.target.host, f"{command}: {e or type(e).__name__}") from None
         return result.check() if check else result
+
+    def upload(
+        self,
+        argv: Sequence[str | PathLike[str]],
+        chunks: Iterable[bytes],
+        *,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 600.0,
+    ) -> RunResult:
+        """Run a command that reads bulk data on stdin (``tar -x``, ``dd of=...``), fed from ``chunks`` as they
+        come, so nothing is held whole in memory. Raises RemoteCommandFailed unless it exits 0."""
+        command = build_command(argv, env=env)
+        channel = self._open_channel()
+        try:
+            channel.exec_command(command)
+            for chunk in chunks:
+                channel.sendall(chunk)
+            channel.shutdown_write()
+        except (paramiko.SSHException, OSError, EOFError) as e:
+            channel.close()
+            raise ConnectionLost(self.target.host, f"{command}: {e or type(e).__name__}") from None
+        stream = RemoteStream(
+            channel, command, idle_timeout=timeout, status_timeout=timeout, lost_reason=self._lost_reason,
+            host=self.target.host, check=False,
+        )  # fmt: skip
+        try:
+            out = stream.read()
+        finally:
+            stream.close()
+        assert stream.result is not None
+        return RunResult(stream.result.exit_status, out, stream.result.stderr, command).check()
 
     def stream(
         self,

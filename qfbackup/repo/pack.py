@@ -49,7 +49,8 @@ class PackBuilder:
             ENTRY.pack(e.type, e.comp, e.length, e.raw_len, e.id) for e in self.entries
         )
         sealed = seal(keys.enc_key, header, HEADER_AAD)
-        data = bytes(self.buf) + sealed + TRAILER.pack(len(sealed))
+        self.buf += sealed + TRAILER.pack(len(sealed))
+        data = bytes(self.buf)  # one copy; the builder is dropped right after
         pack_id = content_hash(data)
         record = PackRecord(
             pack_id, len(data), [(e.id, e.type, e.comp, e.offset, e.length, e.raw_len) for e in self.entries]

@@ -9,6 +9,8 @@ which ``repo cleanup`` removes.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import queue
 import socket
 import threading
@@ -25,6 +27,16 @@ from qfbackup.repo.pack import PackBuilder
 
 LIST_IDS_PER_BLOB = 4096  # 128 KiB of ids: one LIST blob per ~320 MiB of stream
 PACKS_PER_INDEX = 64  # write an index file every this many packs, so a writer's index memory stays small
+
+
+@functools.cache
+def _limit_malloc_arenas() -> None:
+    """glibc gives each thread its own malloc arena; with chunk-sized buffers freed across threads that grows
+    RSS by ~70 MiB for nothing (measured: 178 vs 107 MiB storing 1 GiB). Two arenas keep memory flat."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to tune
 
 
 class _Uploader(threading.Thread):
@@ -50,6 +62,7 @@ class _Uploader(threading.Thread):
 
 class RepoWriter:
     def __init__(self, repo, *, level: int = 3, workers: int = 2, progress=None) -> None:
+        _limit_malloc_arenas()
         self.repo = repo
         self.keys = repo.keys
         self.level = level

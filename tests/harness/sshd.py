@@ -394,12 +394,23 @@ class NetnsSshServer(SshServer):
             raise
         return self
 
+    @property
+    def _subnet_cidr(self) -> str:
+        return f"10.200.{self.subnet}.0/24"
+
     def link_down(self) -> None:
-        """Pull the cable: packets between host and namespace stop flowing (connections are not reset)."""
+        """Pull the cable: packets between host and namespace stop flowing (connections are not reset).
+
+        With the veth down its connected route vanishes, and traffic for the subnet would follow the default
+        route off this machine. An ``unreachable`` route keeps it here: connects fail fast, nothing leaves.
+        """
+        run(["ip", "route", "replace", "unreachable", self._subnet_cidr])
         run(["ip", "link", "set", self.host_if, "down"])
 
     def link_up(self) -> None:
         run(["ip", "link", "set", self.host_if, "up"])
+        run(["ip", "route", "del", "unreachable", self._subnet_cidr], check=False)
+        run(["ip", "route", "replace", self._subnet_cidr, "dev", self.host_if, "src", self.gateway])
 
     def stop(self) -> None:
         try:
@@ -407,6 +418,7 @@ class NetnsSshServer(SshServer):
         finally:
             try:
                 if self._ns_created:
+                    run(["ip", "route", "del", "unreachable", self._subnet_cidr], check=False)
                     run(["ip", "netns", "del", self.netns], check=False)
                     self._ns_created = False
                 # normally gone with the namespace; make sure

@@ -59,11 +59,9 @@ def test_second_exclusive_writer_exits_3(cli, big_tree):
     backup = cli.popen("snapshot", "create", str(big_tree), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 20
-        while not any(
-            (os.path.join(cli.repo, "locks", n) for n in os.listdir(os.path.join(cli.repo, "locks")))
-            if os.path.isdir(os.path.join(cli.repo, "locks"))
-            else []
-        ):
+        locks = os.path.join(cli.repo, "locks")
+        # a committed lock object, not the temporary file it is written through
+        while not (os.path.isdir(locks) and any(".tmp-" not in n for n in os.listdir(locks))):
             assert time.monotonic() < deadline and backup.poll() is None
             time.sleep(0.02)
         proc = cli.run("repo", "cleanup", check=False)

@@ -1,0 +1,98 @@
+"""``qfbackup restore``: point-in-time recovery of a cluster (and ``restore dump`` for logical dumps)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from qfbackup.cli.context import CliContext
+from qfbackup.errors import UsageError
+from qfbackup.ops.restore import restore_local, restore_remote
+from qfbackup.ops.restore_plan import plan_restore
+from qfbackup.pg.recovery import ACTIONS, Target
+
+
+def _target(pitr, latest, lsn, xid, name, exclusive) -> Target:
+    given = [(k, v) for k, v in (("time", pitr), ("lsn", lsn), ("xid", xid), ("name", name)) if v]
+    if latest:
+        given.append(("latest", ""))
+    if len(given) != 1:
+        raise UsageError("give exactly one of --pitr TIME, --latest, --target-lsn, --target-xid, --target-name")
+    kind, value = given[0]
+    return Target(kind, value, inclusive=not exclusive)
+
+
+@click.group(invoke_without_command=True)
+@click.option("--cluster", help="The cluster to restore (as named in the policy).")
+@click.option("--pitr", metavar="TIME", help="Recover to this time (ISO 8601 with zone, e.g. 2026-11-26T03:14:00Z).")
+@click.option("--latest", is_flag=True, help="Recover to the end of the stored WAL.")
+@click.option("--target-lsn", metavar="LSN", help="Recover to this WAL position.")
+@click.option("--target-xid", metavar="XID", help="Recover to this transaction id.")
+@click.option("--target-name", metavar="NAME", help="Recover to this restore point (pg_create_restore_point).")
+@click.option("--target-exclusive", is_flag=True, help="Stop just before the target instead of just after it.")
+@click.option("--timeline", type=int, help="Recover along this timeline (default: the latest stored).")
+@click.option("--backup", "backup_id", metavar="ID", help="Use this base backup instead of the planned one.")
+@click.option("--to", "to", metavar="DIR", help="The new data directory (empty or absent).")
+@click.option("--host", help="Restore onto this host from the policy (over SSH) instead of this machine.")
+@click.option("--action", type=click.Choice(ACTIONS), help="At the target: promote, pause (default) or shutdown.")
+@click.option("--owner", default="postgres", show_default=True, help="Local user to own the restored files.")
+@click.option("--dry-run", is_flag=True, help="Only print the plan: backup, WAL and bytes needed, estimate.")
+@click.option("--force", is_flag=True, help="Allow a non-empty target (files are added/overwritten, none deleted).")
+@click.pass_context
+def restore(click_ctx: click.Context, **opts) -> None:
+    """Restore a cluster to a point in time (base backup + WAL replay)."""
+    if click_ctx.invoked_subcommand:
+        return
+    ctx: CliContext = click_ctx.obj
+    if not opts["cluster"]:
+        raise UsageError("--cluster is required")
+    target = _target(
+        opts["pitr"],
+        opts["latest"],
+        opts["target_lsn"],
+        opts["target_xid"],
+        opts["target_name"],
+        opts["target_exclusive"],
+    )
+    if not opts["to"] and not opts["dry_run"]:
+        raise UsageError("--to DIR is required (the new data directory)")
+    repository = ctx.open_repo()
+    with ctx.lock(repository, "restore"):
+        plan = plan_restore(repository, opts["cluster"], target, timeline=opts["timeline"], backup_id=opts["backup_id"])
+        if opts["dry_run"]:
+            ctx.result(plan.to_dict(), plan.describe() + "\n(dry run: nothing was changed)")
+            return
+        ctx.info(plan.describe())
+        action = opts["action"] or ("promote" if target.kind == "latest" else "pause")
+        with ctx.progress("writing base backup", total=plan.base_bytes) as progress:
+            if opts["host"]:
+                result = restore_remote(
+                    repository,
+                    ctx.policy,
+                    plan,
+                    opts["host"],
+                    opts["to"],
+                    action=action,
+                    force=opts["force"],
+                    progress=progress,
+                )
+            else:
+                result = restore_local(
+                    repository,
+                    plan,
+                    Path(opts["to"]),
+                    action=action,
+                    force=opts["force"],
+                    owner=opts["owner"],
+                    progress=progress,
+                )
+    where = f"{result.host}:{result.data_dir}" if result.host else result.data_dir
+    human = [
+        f"restored base backup {plan.backup.short_id} into {where} ({result.write_seconds:.1f} s); "
+        f"staged {result.wal_files} WAL file(s) in {result.spool} ({result.fetch_seconds:.1f} s)",
+        f"recovery target: {target.describe()}, then {action}",
+        *result.next_steps,
+    ]
+    ctx.result(asdict(result), "\n".join(human))

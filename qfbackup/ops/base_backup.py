@@ -1,0 +1,218 @@
+"""``backup base``: pg_basebackup on the database host, streamed over SSH straight into the repository.
+
+Data path: ``pg_basebackup -D - -Ft -X fetch`` writes one tar to its stdout; the SSH exec channel carries it;
+a ScanningReader hands the same bytes to the repository writer (chunk, dedup, compress, encrypt, pack) and to
+the tar scanner, which keeps ``backup_label`` and ``backup_manifest``. Nothing is written to a temporary file
+on either side, and memory stays bounded (the writer's in-flight chunks, one pack, the SSH window).
+
+When is it a backup: only when the remote command exited 0 with all of its output delivered (RemoteStream
+raises otherwise), the tar ended with its end-of-archive marker, and label and manifest agree; then the snapshot
+is committed, the one atomic step that makes it visible. Any failure before that leaves no snapshot, only
+unreferenced chunks that a later backup reuses or prune removes. With ``-X fetch`` the tar carries the WAL from
+its start to its stop LSN, so a committed base backup is restorable by itself; the needed segment range is still
+recorded for point-in-time restores that continue from the WAL archive.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from qfbackup.errors import RemoteError, UsageError
+from qfbackup.ops.ingest_common import ServerFacts, mb_per_s, open_bulk_session, remote_detail, server_facts, utc_now
+from qfbackup.pg.basebackup import (
+    LABEL_MEMBER,
+    MANIFEST_MEMBER,
+    REQUIRED_MEMBERS,
+    BackupPosition,
+    backup_position,
+    basebackup_argv,
+    parse_backup_label,
+    parse_manifest_tail,
+)
+from qfbackup.pg.tarscan import Capture, ScanningReader, TarScanner
+from qfbackup.pg.wal import format_lsn
+from qfbackup.policy.schema import Cluster, Policy
+from qfbackup.remote.ssh import SshSession
+from qfbackup.repo.catalog import Snapshot
+from qfbackup.repo.repository import Repository
+
+KIND = "basebackup"
+STREAM = "base.tar"
+#: backup_label is ~250 bytes; the manifest's WAL-Ranges and checksum are in its last few hundred bytes (its
+#: per-file list before them grows with the cluster, so only a tail is kept).
+CAPTURE = {LABEL_MEMBER: Capture(limit=64 * 1024), MANIFEST_MEMBER: Capture(limit=256 * 1024, tail=True)}
+
+
+class BaseBackupFailed(RemoteError):
+    """Base backup of cluster {} failed: {}"""
+
+
+@dataclass
+class BaseBackupResult:
+    """A committed base backup and the numbers an operator (or a benchmark) wants to see."""
+
+    snapshot: Snapshot
+    cluster: str
+    source_cluster: str
+    from_standby: bool
+    position: BackupPosition
+    facts: ServerFacts
+    bytes_in: int
+    bytes_new: int
+    bytes_stored: int
+    seconds: float
+
+    @property
+    def throughput_mb_s(self) -> float:
+        return mb_per_s(self.bytes_in, self.seconds)
+
+    def summary(self) -> dict[str, object]:
+        """The ``--json`` document: what was stored, how much, how fast, and where it sits in the WAL."""
+        meta = self.snapshot.meta
+        return {
+            "snapshot": self.snapshot.id,
+            "kind": KIND,
+            "cluster": self.cluster,
+            "source_cluster": self.source_cluster,
+            "from_standby": self.from_standby,
+            "streams": {name: ref.size for name, ref in self.snapshot.streams.items()},
+            "bytes_in": self.bytes_in,
+            "bytes_new": self.bytes_new,
+            "bytes_stored": self.bytes_stored,
+            "duration_s": round(self.seconds, 3),
+            "throughput_mb_s": self.throughput_mb_s,
+            **{
+                k: meta[k]
+                for k in (
+                    "start_lsn",
+                    "stop_lsn",
+                    "start_timeline",
+                    "stop_timeline",
+                    "wal_first_segment",
+                    "wal_last_segment",
+                    "system_identifier",
+                    "server_version",
+                )
+            },  # fmt: skip
+        }
+
+
+def backup_source(policy: Policy, cluster_name: str, from_standby: bool | None) -> tuple[Cluster, Cluster]:
+    """(the cluster being backed up, the cluster pg_basebackup connects to).
+
+    ``from_standby`` None follows the policy (``base_backup_from``); True uses that standby, or the only cluster
+    whose ``standby_of`` names this one; False forces the primary (e.g. while the standby is down).
+    """
+    cluster = policy.cluster(cluster_name)
+    if cluster.is_standby:
+        raise UsageError(
+            f"cluster {cluster.name!r} is a standby: back up its primary {cluster.standby_of!r} "
+            "(with --from-standby to read from this one)"
+        )
+    if from_standby is None:
+        from_standby = cluster.base_backup_from is not None
+    if not from_standby:
+        return cluster, cluster
+    if cluster.base_backup_from:
+        return cluster, policy.cluster(cluster.base_backup_from)
+    standbys = sorted(c.name for c in policy.clusters.values() if c.standby_of == cluster.name)
+    if len(standbys) == 1:
+        return cluster, policy.cluster(standbys[0])
+    if not standbys:
+        raise UsageError(
+            f"cluster {cluster.name!r} has no standby in the policy",
+            hint=f'add a cluster with role = "standby" and standby_of = "{cluster.name}", or drop --from-standby',
+        )
+    raise UsageError(
+        f"cluster {cluster.name!r} has several standbys ({', '.join(standbys)})",
+        hint=f"set base_backup_from in [clusters.{cluster.name}] to the one to use",
+    )
+
+
+def take_base_backup(
+    repo: Repository,
+    policy: Policy,
+    cluster_name: str,
+    *,
+    from_standby: bool | None = None,
+    label: str | None = None,
+    progress: Callable[[int], None] | None = None,
+    warn: Callable[[str], None] | None = None,
+    workers: int | None = None,
+    session_factory: Callable[[Policy, str], SshSession] = open_bulk_session,
+) -> BaseBackupResult:
+    """Take one base backup of ``cluster_name`` and commit it as a ``basebackup`` snapshot.
+
+    Raises BaseBackupFailed (exit 9) if the remote command fails or the connection is lost, TarFormatError /
+    BadBackupMetadata (exit 4) if the tar is incomplete or its label and manifest do not add up; in every such
+    case nothing is committed.
+    """
+    cluster, source = backup_source(policy, cluster_name, from_standby)
+    via_standby = source.name != cluster.name
+    started_at, t0 = utc_now(), time.monotonic()
+    label = label or f"qfbackup {cluster.name} {started_at}"
+    where = f"{cluster.name} (pg_basebackup on {source.name}, host {source.host})"
+    try:
+        with session_factory(policy, source.host) as session:
+            facts = server_facts(session, source)
+            if via_standby and not facts.in_recovery and warn is not None:
+                warn(f"{source.name} is configured as a standby but is not in recovery (promoted?); backing up anyway")
+            argv = basebackup_argv(
+                source.pg_bin_dir, socket_dir=source.socket_dir, port=source.port, user=source.user, label=label
+            )
+            scanner = TarScanner(CAPTURE, require=REQUIRED_MEMBERS)
+            conf = policy.repository
+            with repo.writer(level=conf.compression_level, workers=workers or conf.workers, progress=progress) as w:
+                with session.stream(argv) as out:
+                    ref = w.store_stream(ScanningReader(out, scanner))
+                stream_seconds = time.monotonic() - t0
+                stopped_at = utc_now()
+                tar = scanner.finish()
+                backup_label = parse_backup_label(tar.captured[LABEL_MEMBER].data)
+                manifest = parse_manifest_tail(tar.captured[MANIFEST_MEMBER].data)
+                position = backup_position(backup_label, manifest, facts.wal_segment_size)
+                w.flush()  # so the stored-bytes figure below is final
+                stats = dict(w.stats)
+                meta: dict[str, object] = {
+                    "cluster": cluster.name,
+                    "source_cluster": source.name,
+                    "host": source.host,
+                    "from_standby": via_standby,
+                    "backup_from": backup_label.backup_from,
+                    "label": backup_label.label,
+                    "start_time": backup_label.start_time,
+                    "checkpoint_lsn": format_lsn(backup_label.checkpoint_lsn),
+                    **position.to_meta(),
+                    **facts.to_meta(),
+                    "started_at": started_at,
+                    "stopped_at": stopped_at,
+                    "duration_s": round(stream_seconds, 3),
+                    "throughput_mb_s": mb_per_s(ref.size, stream_seconds),
+                    "bytes_raw": ref.size,
+                    "bytes_new": stats["bytes_new"],
+                    "bytes_stored": stats["bytes_stored"],
+                    "tar_members": tar.members,
+                    "wal_method": "fetch",
+                    "wal_included": True,
+                    "manifest_checksum": manifest.checksum,
+                    "backup_label": backup_label.text,
+                }
+                snap = w.commit(Snapshot(kind=KIND, source=cluster.name, streams={STREAM: ref}, meta=meta))
+    except RemoteError as e:
+        if isinstance(e, BaseBackupFailed):
+            raise
+        raise BaseBackupFailed(where, remote_detail(e, "pg_basebackup"), hint=e.hint) from e
+    return BaseBackupResult(
+        snapshot=snap,
+        cluster=cluster.name,
+        source_cluster=source.name,
+        from_standby=via_standby,
+        position=position,
+        facts=facts,
+        bytes_in=ref.size,
+        bytes_new=stats["bytes_new"],
+        bytes_stored=stats["bytes_stored"],
+        seconds=time.monotonic() - t0,
+    )

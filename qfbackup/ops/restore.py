@@ -1,0 +1,240 @@
+"""Executing a restore plan: write the base backup, stage the WAL, write the recovery settings.
+
+Local restores (the backup VM itself, when the database host is gone) extract the stored tar straight from the
+repository into the target directory; ``--host`` restores stream the same tar over SSH into ``tar -x`` on the
+new host. Either way the WAL the plan needs is staged next to the data directory (``DIR.qfbackup-wal``) before
+PostgreSQL starts, fetched in parallel, so replay never waits on the repository; the restore_command reads the
+spool first (``qfbackup wal-get``, or plain ``cp`` on a host without qfbackup). Nothing that existed before is
+deleted: a non-empty target is refused unless ``--force``, and then files are only added or overwritten.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shlex
+import subprocess
+import sys
+import tarfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from qfbackup.errors import UsageError
+from qfbackup.ops.restore_plan import RestorePlan
+from qfbackup.ops.wal_catalog import WalCatalog
+from qfbackup.pg.recovery import recovery_settings
+from qfbackup.remote.targets import open_session
+
+FETCH_WORKERS = 4
+
+
+@dataclass
+class RestoreResult:
+    plan: dict
+    data_dir: str
+    host: str | None
+    spool: str
+    restore_command: str
+    write_seconds: float = 0.0
+    fetch_seconds: float = 0.0
+    bytes_written: int = 0
+    wal_files: int = 0
+    next_steps: list[str] = field(default_factory=list)
+
+
+class _StreamFile:
+    """File-like view of an iterator of byte strings (for tarfile's streaming mode)."""
+
+    def __init__(self, chunks) -> None:
+        self.chunks = iter(chunks)
+        self.cur = b""
+        self.pos = 0
+        self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        parts = []
+        while n != 0:
+            if self.pos >= len(self.cur):
+                try:
+                    self.cur, self.pos = next(self.chunks), 0
+                except StopIteration:
+                    break
+            take = len(self.cur) - self.pos if n < 0 else min(n, len(self.cur) - self.pos)
+            parts.append(self.cur[self.pos : self.pos + take])
+            self.pos += take
+            if n > 0:
+                n -= take
+        out = b"".join(parts)
+        self.count += len(out)
+        return out
+
+
+def spool_dir(data_dir: str) -> str:
+    return data_dir.rstrip("/") + ".qfbackup-wal"
+
+
+def check_local_target(path: Path, force: bool) -> None:
+    pid = path / "postmaster.pid"
+    if pid.exists() and not force:
+        raise UsageError(
+            f"{path} is the data directory of a server that may be running (postmaster.pid exists)",
+            hint="stop it and move it aside; restore into a new directory",
+        )
+    if path.exists() and any(path.iterdir()) and not force:
+        raise UsageError(f"restore target {path} is not empty", hint="restore into a new or empty directory")
+
+
+def _owner(name: str) -> tuple[int, int]:
+    try:
+        pw = pwd.getpwnam(name)
+    except KeyError:
+        raise UsageError(f"no local user {name!r} to own the restored files", hint="pass --owner USER") from None
+    return pw.pw_uid, pw.pw_gid
+
+
+def _chown_tree(path: Path, uid: int, gid: int) -> None:
+    if os.geteuid() != 0:
+        return
+    os.chown(path, uid, gid)
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.chown(os.path.join(root, name), uid, gid, follow_symlinks=False)
+
+
+def spool_restore_command(spool: str) -> str:
+    """For a server that cannot run qfbackup: the staged spool holds all the WAL the plan needs."""
+    return f"cp {shlex.quote(spool)}/%f %p"
+
+
+def local_restore_command(repo_url: str, cluster: str, spool: str, owner: str) -> tuple[str, str | None]:
+    """``qfbackup wal-get`` when the server's user can run this qfbackup, else a copy from the spool.
+
+    The server runs restore_command as ``owner``; a qfbackup installed where only root can read it (a venv
+    under /root) would fail with exit 126 and abort recovery, so this is checked, not assumed.
+    """
+    probe = [sys.executable, "-c", "import qfbackup"]
+    if os.geteuid() == 0 and owner != "root":
+        probe = ["runuser", "-u", owner, "--", *probe]
+    if subprocess.run(probe, capture_output=True).returncode != 0:
+        return spool_restore_command(spool), f"{owner} cannot run {sys.executable}: restore_command reads the spool"
+    exe = shlex.quote(sys.executable)
+    command = (
+        f"{exe} -m qfbackup --repo {shlex.quote(repo_url)} -q wal-get --cluster {shlex.quote(cluster)} "
+        f"--spool {shlex.quote(spool)} %f %p"
+    )
+    return command, None
+
+
+def restore_local(
+    repo,
+    plan: RestorePlan,
+    data_dir: Path,
+    *,
+    action: str,
+    force: bool = False,
+    owner: str = "postgres",
+    restore_command: str | None = None,
+    progress=None,
+) -> RestoreResult:
+    data_dir = data_dir.absolute()
+    check_local_target(data_dir, force)
+    uid, gid = _owner(owner)
+    spool = Path(spool_dir(str(data_dir)))
+    note = None
+    if restore_command is None:
+        restore_command, note = local_restore_command(repo.store.url, plan.cluster, str(spool), owner)
+    result = RestoreResult(plan.to_dict(), str(data_dir), None, str(spool), restore_command)
+
+    t0 = time.monotonic()
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    src = _StreamFile(repo.read_stream(plan.backup.streams["base.tar"], progress=progress))
+    with tarfile.open(fileobj=src, mode="r|") as tar:
+        tar.extractall(data_dir, filter="data")
+    result.bytes_written = src.count
+    os.chmod(data_dir, 0o700)
+    result.write_seconds = time.monotonic() - t0
+
+    t0 = time.monotonic()
+    spool.mkdir(exist_ok=True, mode=0o700)
+    result.wal_files = stage_wal(repo, plan, lambda name, chunks: _write_spool_file(spool / name, chunks))
+    result.fetch_seconds = time.monotonic() - t0
+
+    (data_dir / "standby.signal").unlink(missing_ok=True)
+    with open(data_dir / "postgresql.auto.conf", "a") as f:
+        f.write("\n" + _settings(plan, restore_command, action))
+    (data_dir / "recovery.signal").touch()
+    _chown_tree(data_dir, uid, gid)
+    _chown_tree(spool, uid, gid)
+    result.next_steps = [note] if note else []
+    result.next_steps += [
+        f"start it: runuser -u {owner} -- pg_ctl -D {data_dir} -l {data_dir}/recovery.log start",
+        "watch: grep -E 'recovery stopping|consistent recovery state|archive recovery complete' on the log",
+        f"after promotion, remove the WAL spool {spool}",
+    ]
+    return result
+
+
+def _write_spool_file(path: Path, chunks) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        for c in chunks:
+            f.write(c)
+    os.replace(tmp, path)
+
+
+def stage_wal(repo, plan: RestorePlan, write) -> int:
+    """Fetch the plan's WAL in parallel and hand each file's bytes to ``write(name, chunks)``."""
+    cat = WalCatalog.load(repo, plan.cluster)
+    refs = {name: cat.files[name].ref for name in plan.wal_files}
+    with ThreadPoolExecutor(FETCH_WORKERS, thread_name_prefix="qfbackup-walfetch") as pool:
+        list(pool.map(lambda n: write(n, repo.read_stream(refs[n])), refs))
+    return len(refs)
+
+
+def _settings(plan: RestorePlan, command: str, action: str) -> str:
+    return recovery_settings(
+        plan.target, restore_command=command, timeline=str(plan.timeline), action=action,
+        note=f"qfbackup restore of {plan.cluster} from base backup {plan.backup.id[:12]} to {plan.target.describe()}",
+    )  # fmt: skip
+
+
+def restore_remote(
+    repo, policy, plan: RestorePlan, host: str, data_dir: str, *, action: str, force: bool = False, progress=None
+) -> RestoreResult:
+    """Restore onto another host over SSH: the host needs PostgreSQL and an SSH key, not qfbackup."""
+    d = PurePosixPath(data_dir)
+    if not d.is_absolute():
+        raise UsageError(f"--to must be an absolute path on {host}")
+    spool = PurePosixPath(spool_dir(data_dir))
+    command = spool_restore_command(str(spool))
+    result = RestoreResult(plan.to_dict(), data_dir, host, str(spool), command)
+    with open_session(policy, host) as session:
+        listing = session.run(["find", str(d), "-mindepth", "1", "-maxdepth", "1", "-print", "-quit"])
+        if listing.ok and listing.stdout.strip() and not force:
+            raise UsageError(f"restore target {host}:{d} is not empty", hint="restore into a new or empty directory")
+        session.run(["mkdir", "-p", "-m", "700", str(d), str(spool)], check=True)
+        t0 = time.monotonic()
+        stream = repo.read_stream(plan.backup.streams["base.tar"], progress=progress)
+        session.upload(["tar", "-x", "-f", "-", "-C", str(d)], stream, timeout=3600)
+        session.run(["chmod", "700", str(d)], check=True)
+        result.bytes_written = plan.base_bytes
+        result.write_seconds = time.monotonic() - t0
+        t0 = time.monotonic()
+        result.wal_files = stage_wal(
+            repo, plan,
+            lambda name, chunks: session.upload(["dd", f"of={spool / name}", "bs=1M", "status=none"], chunks),
+        )  # fmt: skip
+        result.fetch_seconds = time.monotonic() - t0
+        session.run(["rm", "-f", str(d / "standby.signal")], check=True)
+        settings = ("\n" + _settings(plan, command, action)).encode()
+        session.upload(
+            ["dd", f"of={d / 'postgresql.auto.conf'}", "oflag=append", "conv=notrunc", "status=none"], [settings]
+        )
+        session.run(["touch", str(d / "recovery.signal")], check=True)
+    result.next_steps = [
+        f"on {host}: pg_ctl -D {d} -l {d}/recovery.log start",
+        f"after promotion, remove the WAL spool {spool} on {host}",
+    ]
+    return result

@@ -1,0 +1,204 @@
+"""``qfbackup backup base`` against real PostgreSQL 15 behind a real sshd.
+
+What must hold: a committed base backup is a complete, valid pg_basebackup tar (pg_verifybackup accepts it) with
+its WAL position recorded; the second one of an unchanged cluster deduplicates; a remote command that fails or a
+connection cut mid-stream leaves no snapshot and exits 9 with the remote stderr; a standby can be the source.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from qfbackup.ops.access import open_repository
+from qfbackup.policy import load_policy
+from qfbackup.repo.repository import Repository
+from tests.harness import chown
+from tests.integration.ingest.conftest import Ingest, make_ingest
+
+pytestmark = [pytest.mark.pg, pytest.mark.sshd]
+
+
+def repository(ingest: Ingest) -> Repository:
+    return open_repository(load_policy(ingest.policy))
+
+
+def snapshots(ingest: Ingest, kind: str) -> list[dict]:
+    return json.loads(ingest.cli.run("--json", "snapshot", "list", "--kind", kind).stdout)
+
+
+def base_backup(ingest: Ingest, *args: str) -> dict:
+    return json.loads(ingest.cli.run("--json", "backup", "base", *args).stdout)
+
+
+def restore_tar(repo: Repository, snap_id: str, path: Path) -> Path:
+    snap = repo.snapshot(snap_id)
+    with open(path, "wb") as f:
+        for part in repo.read_stream(snap.streams["base.tar"]):
+            f.write(part)
+    return path
+
+
+def pg_bin(name: str) -> str:
+    from tests.harness.pg import PG_BIN_DIR
+
+    return str(PG_BIN_DIR / name)
+
+
+@pytest.fixture
+def host_dir() -> Iterator[Path]:
+    """A directory on the "database host" the remote user (postgres) can read and write (tmp_path is 0700 root)."""
+    d = Path(tempfile.mkdtemp(prefix="qfb-bbtest-"))
+    d.chmod(0o755)
+    chown(d, "postgres")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def wrapper_bin(directory: Path, pg_basebackup_script: str) -> Path:
+    """A pg_bin_dir whose psql is the real one and whose pg_basebackup is ``pg_basebackup_script`` (sh)."""
+    (directory / "psql").symlink_to(pg_bin("psql"))
+    script = directory / "pg_basebackup"
+    script.write_text("#!/bin/sh\n" + pg_basebackup_script.replace("REAL", pg_bin("pg_basebackup")) + "\n")
+    script.chmod(0o755)
+    return directory
+
+
+def cluster_like(pg, **overrides) -> SimpleNamespace:
+    """The harness cluster as sandbox_policy sees it, with some settings replaced (a broken policy)."""
+    fields = {k: getattr(pg, k) for k in ("port", "socket_dir", "bin_dir", "data_dir", "archive_dir")}
+    return SimpleNamespace(**{**fields, **overrides})
+
+
+# --- the good path ------------------------------------------------------------------------------------------------
+
+
+def test_base_backup_is_listed_valid_and_deduplicates(ingest: Ingest, pg_cluster, tmp_path: Path) -> None:
+    first = base_backup(ingest, "--cluster", "main")
+    assert first["kind"] == "basebackup" and first["cluster"] == "main" and not first["from_standby"]
+    assert first["bytes_in"] == first["streams"]["base.tar"] > 10_000_000
+    assert 0 < first["bytes_stored"] < first["bytes_in"]
+
+    listed = snapshots(ingest, "basebackup")
+    assert [s["id"] for s in listed] == [first["snapshot"]]
+    repo = repository(ingest)
+    meta = repo.snapshot(first["snapshot"]).meta
+    sysid = pg_cluster.psql("select system_identifier from pg_control_system()")
+    assert meta["system_identifier"] == sysid
+    assert meta["server_version_num"] == int(pg_cluster.psql("show server_version_num"))
+    assert meta["start_timeline"] == meta["stop_timeline"] == 1
+    lsn_ok = pg_cluster.psql(
+        f"select '{meta['start_lsn']}'::pg_lsn < '{meta['stop_lsn']}'::pg_lsn"
+        f" and '{meta['stop_lsn']}'::pg_lsn <= pg_current_wal_lsn()"
+    )
+    assert lsn_ok == "t"
+    assert meta["wal_first_segment"] <= meta["wal_last_segment"]
+    assert meta["wal_first_segment"] == pg_cluster.psql(f"select pg_walfile_name('{meta['start_lsn']}')")
+    assert meta["backup_from"] == "primary" and meta["wal_included"]
+    assert meta["bytes_raw"] == first["bytes_in"] and meta["duration_s"] > 0 and meta["throughput_mb_s"] > 0
+    assert meta["stopped_at"] >= meta["started_at"]
+    assert f"START WAL LOCATION: {meta['start_lsn']}" in meta["backup_label"]
+
+    tar_path = restore_tar(repo, first["snapshot"], tmp_path / "base.tar")
+    with tarfile.open(tar_path) as tar:
+        names = set(tar.getnames())
+        assert {"PG_VERSION", "backup_label", "backup_manifest", "global/pg_control"} <= names
+        assert any(n.startswith("pg_wal/0000000") for n in names)
+        datadir = tmp_path / "restored"
+        tar.extractall(datadir, filter="tar")
+    verify = subprocess.run([pg_bin("pg_verifybackup"), str(datadir)], capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stderr
+
+    second = base_backup(ingest, "--cluster", "main")
+    assert second["snapshot"] != first["snapshot"]
+    assert second["bytes_stored"] < 0.25 * first["bytes_stored"], (first, second)
+    assert len(snapshots(ingest, "basebackup")) == 2
+
+
+def test_base_backup_from_standby(pg_factory, sshd, tmp_path: Path) -> None:
+    primary = pg_factory()
+    primary.psql("create table t as select g from generate_series(1, 1000) g")
+    standby = pg_factory.standby(primary)
+    standby.wait_caught_up()
+    ingest = make_ingest(tmp_path, sshd, {"prim": primary, "sb": standby}, standbys={"sb": "prim"})
+
+    out = base_backup(ingest, "--cluster", "prim", "--from-standby")
+    assert out["from_standby"] and out["source_cluster"] == "sb" and out["cluster"] == "prim"
+    meta = repository(ingest).snapshot(out["snapshot"]).meta
+    assert meta["backup_from"] == "standby"
+    assert meta["system_identifier"] == primary.psql("select system_identifier from pg_control_system()")
+    assert [s["source"] for s in snapshots(ingest, "basebackup")] == ["prim"]
+
+    # the policy decides when no flag is given; --from-primary overrides it
+    refused = ingest.cli.run("backup", "base", "--cluster", "sb", check=False)
+    assert refused.returncode == 2 and "standby" in refused.stderr
+    plain = base_backup(ingest, "--cluster", "prim")
+    assert not plain["from_standby"] and plain["source_cluster"] == "prim"
+
+
+# --- failures: nothing committed, exit 9, the remote stderr shown -------------------------------------------------
+
+
+def assert_failed_without_snapshot(ingest: Ingest, proc: subprocess.CompletedProcess, *needles: str) -> None:
+    assert proc.returncode == 9, proc.stderr
+    assert proc.stderr.startswith("qfbackup: error: Base backup of cluster main"), proc.stderr
+    for needle in needles:
+        assert needle in proc.stderr, proc.stderr
+    assert snapshots(ingest, "basebackup") == []
+
+
+def test_bad_pg_bin_dir_and_socket_dir(pg_cluster, sshd, tmp_path: Path) -> None:
+    bad_bin = make_ingest(tmp_path / "a", sshd, {"main": cluster_like(pg_cluster, bin_dir=Path("/nonexistent/bin"))})
+    proc = bad_bin.cli.run("backup", "base", "--cluster", "main", check=False)
+    assert_failed_without_snapshot(bad_bin, proc, "/nonexistent/bin/psql", "No such file or directory")
+
+    bad_sock = make_ingest(tmp_path / "b", sshd, {"main": cluster_like(pg_cluster, socket_dir=Path("/nonexistent"))})
+    proc = bad_sock.cli.run("backup", "base", "--cluster", "main", check=False)
+    assert_failed_without_snapshot(bad_sock, proc, "/nonexistent/.s.PGSQL")
+
+
+def test_remote_failure_mid_stream(pg_cluster, sshd, tmp_path: Path, host_dir: Path) -> None:
+    """pg_basebackup's output stops part-way and the command exits nonzero: no snapshot, exit 9, stderr shown."""
+    bin_dir = wrapper_bin(host_dir, 'REAL "$@" | head -c 3000000\necho "simulated: disk on fire" >&2\nexit 3')
+    ingest = make_ingest(tmp_path, sshd, {"main": cluster_like(pg_cluster, bin_dir=bin_dir)})
+    proc = ingest.cli.run("backup", "base", "--cluster", "main", check=False)
+    assert_failed_without_snapshot(ingest, proc, "pg_basebackup exited with status 3 after 3000000 bytes", "simulated: disk on fire")
+
+
+def test_connection_cut_mid_stream(pg_cluster, sshd, tmp_path: Path, host_dir: Path) -> None:
+    """The SSH connection dies while the tar is streaming: no snapshot, exit 9, and the next backup works."""
+    marker = host_dir / "streaming"
+    script = f'REAL "$@" | head -c 8000000\ntouch {marker}\nsleep 60'
+    bin_dir = wrapper_bin(host_dir, script)
+    ingest = make_ingest(tmp_path, sshd, {"main": cluster_like(pg_cluster, bin_dir=bin_dir)})
+    proc = ingest.cli.popen("backup", "base", "--cluster", "main", stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not marker.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "the backup never started streaming"
+            time.sleep(0.05)
+        time.sleep(0.3)  # let the client take in what was sent
+        assert proc.poll() is None
+        assert sshd.kill_sessions(include_commands=True) > 0
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, "", stderr)
+    assert_failed_without_snapshot(ingest, done, "lost")
+
+    # the same repository takes a good backup afterwards (chunks of the cut stream are simply reused)
+    (host_dir / "pg_basebackup").unlink()
+    (host_dir / "pg_basebackup").symlink_to(pg_bin("pg_basebackup"))
+    good = base_backup(ingest, "--cluster", "main")
+    assert [s["id"] for s in snapshots(ingest, "basebackup")] == [good["snapshot"]]
