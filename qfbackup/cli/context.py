@@ -40,10 +40,10 @@ class CliContext:
             return None
         return self.policy
 
-    def open_repo(self):
+    def open_repo(self, *, cache: bool = True):
         from qfbackup.ops.access import open_repository
 
-        return open_repository(self.policy_or_none(), self.repo_url)
+        return open_repository(self.policy_or_none(), self.repo_url, cache=cache)
 
     def lock(self, repo, command: str, *, exclusive: bool = False):
         return repo.lock(

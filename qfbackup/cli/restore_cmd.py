@@ -96,3 +96,8 @@ def restore(click_ctx: click.Context, **opts) -> None:
         *result.next_steps,
     ]
     ctx.result(asdict(result), "\n".join(human))
+
+
+from qfbackup.cli.restore_dump_cmd import restore_dump_cmd  # noqa: E402
+
+restore.add_command(restore_dump_cmd)

@@ -17,6 +17,7 @@ from qfbackup.errors import KeyRefused, UsageError
 from qfbackup.repo.keys import Credential
 from qfbackup.repo.repository import Repository
 from qfbackup.repo.store import Store, open_store
+from qfbackup.repo.store_cache import CachingStore
 
 DEFAULT_REPO = "/var/lib/qfbackup/repo"
 
@@ -77,9 +78,14 @@ def offsite_store(policy, target: str) -> Store:
     return open_store(target)
 
 
-def open_repository(policy=None, override: str | None = None) -> Repository:
+def open_repository(policy=None, override: str | None = None, *, cache: bool = True) -> Repository:
+    """``cache``: read indexes and snapshots through the local cache (policy repository.cache_dir)."""
     store = open_store(repo_url(policy, override), s3_options=s3_options(policy))
-    return Repository.open(store, resolve_credential(policy))
+    repo = Repository.open(store, resolve_credential(policy))
+    cache_dir = getattr(getattr(policy, "repository", None), "cache_dir", None)
+    if cache and cache_dir is not None:
+        repo.store = CachingStore(store, Path(cache_dir) / repo.config.id)
+    return repo
 
 
 def s3_options(policy) -> dict | None:

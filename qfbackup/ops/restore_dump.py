@@ -55,7 +55,7 @@ from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from qfbackup.errors import Failed, NotFound, QfError, RemoteError, UsageError
+from qfbackup.errors import Failed, NotFound, RemoteError, UsageError
 from qfbackup.ops.dump import KIND as DUMP_KIND
 from qfbackup.pg.dump import GLOBALS_STREAM, check_db_name, db_stream
 from qfbackup.repo.catalog import Snapshot, StreamRef
@@ -102,13 +102,10 @@ class DumpChoice:
 
 
 def _failure_detail(entry: dict) -> str:
-    """The one line that says why a dump failed: pg_dump's error, else the tail of its stderr."""
-    for text in (str(entry.get("error") or ""), str(entry.get("stderr") or "")):
-        lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-        if lines:
-            errors = [line for line in lines if "error" in line.lower()]
-            return (errors or lines)[-1] if text is entry.get("stderr") else lines[0]
-    return f"status {entry.get('status', 'unknown')}"
+    """Why a dump failed, on one line: the recorded error (it ends with pg_dump's stderr), else the stderr."""
+    text = str(entry.get("error") or entry.get("stderr") or f"status {entry.get('status', 'unknown')}")
+    one_line = " ".join(text.split())
+    return one_line if len(one_line) <= 400 else one_line[:397] + "..."
 
 
 def _when(snap: Snapshot) -> str:
@@ -335,14 +332,12 @@ class DumpRestorePlan:
         return asdict(self)
 
     def describe(self) -> str:
-        g = (
-            f"globals from snapshot {self.globals_snapshot[:12]} ({self.globals_bytes} bytes), psql on "
-            f"{MAINTENANCE_DB}"
-            if self.apply_globals and self.globals_snapshot
-            else "globals: skipped (--no-globals)"
-            if not self.apply_globals
-            else "globals: none stored for this cluster"
-        )
+        if not self.apply_globals:
+            g = "globals: skipped (--no-globals)"
+        elif self.globals_snapshot is None:
+            g = "globals: none stored for this cluster"
+        else:
+            g = f"globals from snapshot {self.globals_snapshot[:12]} ({self.globals_bytes} bytes) via psql"
         how = (
             "streamed into pg_restore (stdin)"
             if self.staging_dir is None
@@ -716,19 +711,3 @@ def write_dump_files(
         _write_new(Path(res.globals_file), repo.read_stream(choice.globals_ref))
     res.seconds = time.monotonic() - t0
     return res
-
-
-__all__ = [
-    "DumpChoice",
-    "DumpFilesResult",
-    "DumpRestorePlan",
-    "DumpRestoreResult",
-    "QfError",
-    "Target",
-    "choose_dump",
-    "dump_files_plan",
-    "parse_target",
-    "plan_dump_restore",
-    "restore_dump",
-    "write_dump_files",
-]
