@@ -102,6 +102,18 @@ class UnsupportedFormat(QfError):
     exit_code = 10
 
 
+class DrillUnavailable(QfError):
+    """No container engine can run the restore drill: {}"""
+
+    exit_code = 11
+
+
+class DrillFailed(QfError):
+    """Restore drill FAILED: {}"""
+
+    exit_code = 12
+
+
 EXIT_CODES: dict[int, str] = {
     EXIT_OK: "success",
     1: "the operation failed (see the message)",
@@ -114,5 +126,7 @@ EXIT_CODES: dict[int, str] = {
     8: "storage backend error (disk, S3)",
     9: "remote host error (SSH, remote command)",
     10: "unsupported repository format version",
+    11: "restore drill cannot run: no working container engine (podman or docker)",
+    12: "restore drill failed: target not proven reached, or a check failed",
     EXIT_INTERRUPTED: "interrupted (SIGINT/SIGTERM); the repository stays consistent",
 }

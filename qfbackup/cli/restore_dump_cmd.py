@@ -87,7 +87,7 @@ def restore_dump_cmd(
         if dry_run:
             ctx.result({**plan.to_dict(), "dry_run": True}, plan.describe() + "\n(dry run: nothing was changed)")
             return
-        ctx.info(plan.describe())
+        ctx.info(plan.describe(with_warnings=False))  # warnings go to stderr, even under --quiet
         for w in plan.warnings:
             ctx.warn(w)
         with ctx.progress(f"restoring {database}", total=plan.dump_bytes) as progress:

@@ -25,18 +25,21 @@ from qfbackup.pg.basebackup import (
     LABEL_MEMBER,
     MANIFEST_MEMBER,
     REQUIRED_MEMBERS,
+    BackupLabel,
     BackupPosition,
+    ManifestInfo,
     backup_position,
     basebackup_argv,
     parse_backup_label,
     parse_manifest_tail,
 )
-from qfbackup.pg.tarscan import Capture, ScanningReader, TarScanner
+from qfbackup.pg.tarscan import Capture, ScanningReader, TarScanner, TarSummary
 from qfbackup.pg.wal import format_lsn
 from qfbackup.policy.schema import Cluster, Policy
 from qfbackup.remote.ssh import SshSession
-from qfbackup.repo.catalog import Snapshot
+from qfbackup.repo.catalog import Snapshot, StreamRef
 from qfbackup.repo.repository import Repository
+from qfbackup.repo.writer import RepoWriter
 
 KIND = "basebackup"
 STREAM = "base.tar"
@@ -131,6 +134,69 @@ def backup_source(policy: Policy, cluster_name: str, from_standby: bool | None) 
     )
 
 
+@dataclass
+class _Streamed:
+    """What one pass over the tar stream produced."""
+
+    ref: StreamRef
+    tar: TarSummary
+    label: BackupLabel
+    manifest: ManifestInfo
+    position: BackupPosition
+    seconds: float
+    stopped_at: str
+
+
+def _stream_tar(session: SshSession, source: Cluster, label: str, segment_size: int, w: RepoWriter) -> _Streamed:
+    """Run pg_basebackup and store its stdout while the scanner reads label and manifest from the same bytes.
+
+    Raises (RemoteError, TarFormatError, BadBackupMetadata) unless the command succeeded and the tar is whole and
+    consistent; the caller commits only after this returned.
+    """
+    argv = basebackup_argv(source.pg_bin_dir, socket_dir=source.socket_dir, port=source.port, user=source.user,
+                           label=label)  # fmt: skip
+    scanner = TarScanner(CAPTURE, require=REQUIRED_MEMBERS)
+    t0 = time.monotonic()
+    with session.stream(argv) as out:
+        ref = w.store_stream(ScanningReader(out, scanner))
+    seconds, stopped_at = time.monotonic() - t0, utc_now()
+    tar = scanner.finish()
+    backup_label = parse_backup_label(tar.captured[LABEL_MEMBER].data)
+    manifest = parse_manifest_tail(tar.captured[MANIFEST_MEMBER].data)
+    position = backup_position(backup_label, manifest, segment_size)
+    return _Streamed(ref, tar, backup_label, manifest, position, seconds, stopped_at)
+
+
+def _meta(
+    cluster: Cluster, source: Cluster, facts: ServerFacts, s: _Streamed, started_at: str, stats: dict[str, int]
+) -> dict[str, object]:
+    """The snapshot metadata: everything restore, retention and an operator need without reading the tar."""
+    return {
+        "cluster": cluster.name,
+        "source_cluster": source.name,
+        "host": source.host,
+        "from_standby": source.name != cluster.name,
+        "backup_from": s.label.backup_from,
+        "label": s.label.label,
+        "start_time": s.label.start_time,
+        "checkpoint_lsn": format_lsn(s.label.checkpoint_lsn),
+        **s.position.to_meta(),
+        **facts.to_meta(),
+        "started_at": started_at,
+        "stopped_at": s.stopped_at,
+        "duration_s": round(s.seconds, 3),
+        "throughput_mb_s": mb_per_s(s.ref.size, s.seconds),
+        "bytes_raw": s.ref.size,
+        "bytes_new": stats["bytes_new"],
+        "bytes_stored": stats["bytes_stored"],
+        "tar_members": s.tar.members,
+        "wal_method": "fetch",
+        "wal_included": True,  # -X fetch: the WAL from start to stop LSN is inside the tar
+        "manifest_checksum": s.manifest.checksum,
+        "backup_label": s.label.text,
+    }
+
+
 def take_base_backup(
     repo: Repository,
     policy: Policy,
@@ -153,65 +219,29 @@ def take_base_backup(
     via_standby = source.name != cluster.name
     started_at, t0 = utc_now(), time.monotonic()
     label = label or f"qfbackup {cluster.name} {started_at}"
-    where = f"{cluster.name} (pg_basebackup on {source.name}, host {source.host})"
+    conf = policy.repository
     try:
         with session_factory(policy, source.host) as session:
             facts = server_facts(session, source)
             if via_standby and not facts.in_recovery and warn is not None:
                 warn(f"{source.name} is configured as a standby but is not in recovery (promoted?); backing up anyway")
-            argv = basebackup_argv(
-                source.pg_bin_dir, socket_dir=source.socket_dir, port=source.port, user=source.user, label=label
-            )
-            scanner = TarScanner(CAPTURE, require=REQUIRED_MEMBERS)
-            conf = policy.repository
             with repo.writer(level=conf.compression_level, workers=workers or conf.workers, progress=progress) as w:
-                with session.stream(argv) as out:
-                    ref = w.store_stream(ScanningReader(out, scanner))
-                stream_seconds = time.monotonic() - t0
-                stopped_at = utc_now()
-                tar = scanner.finish()
-                backup_label = parse_backup_label(tar.captured[LABEL_MEMBER].data)
-                manifest = parse_manifest_tail(tar.captured[MANIFEST_MEMBER].data)
-                position = backup_position(backup_label, manifest, facts.wal_segment_size)
-                w.flush()  # so the stored-bytes figure below is final
+                streamed = _stream_tar(session, source, label, facts.wal_segment_size, w)
+                w.flush()  # so the stored-bytes figures are final before they go into the snapshot
                 stats = dict(w.stats)
-                meta: dict[str, object] = {
-                    "cluster": cluster.name,
-                    "source_cluster": source.name,
-                    "host": source.host,
-                    "from_standby": via_standby,
-                    "backup_from": backup_label.backup_from,
-                    "label": backup_label.label,
-                    "start_time": backup_label.start_time,
-                    "checkpoint_lsn": format_lsn(backup_label.checkpoint_lsn),
-                    **position.to_meta(),
-                    **facts.to_meta(),
-                    "started_at": started_at,
-                    "stopped_at": stopped_at,
-                    "duration_s": round(stream_seconds, 3),
-                    "throughput_mb_s": mb_per_s(ref.size, stream_seconds),
-                    "bytes_raw": ref.size,
-                    "bytes_new": stats["bytes_new"],
-                    "bytes_stored": stats["bytes_stored"],
-                    "tar_members": tar.members,
-                    "wal_method": "fetch",
-                    "wal_included": True,
-                    "manifest_checksum": manifest.checksum,
-                    "backup_label": backup_label.text,
-                }
-                snap = w.commit(Snapshot(kind=KIND, source=cluster.name, streams={STREAM: ref}, meta=meta))
+                meta = _meta(cluster, source, facts, streamed, started_at, stats)
+                snap = w.commit(Snapshot(kind=KIND, source=cluster.name, streams={STREAM: streamed.ref}, meta=meta))
     except RemoteError as e:
-        if isinstance(e, BaseBackupFailed):
-            raise
+        where = f"{cluster.name} (pg_basebackup on {source.name}, host {source.host})"
         raise BaseBackupFailed(where, remote_detail(e, "pg_basebackup"), hint=e.hint) from e
     return BaseBackupResult(
         snapshot=snap,
         cluster=cluster.name,
         source_cluster=source.name,
         from_standby=via_standby,
-        position=position,
+        position=streamed.position,
         facts=facts,
-        bytes_in=ref.size,
+        bytes_in=streamed.ref.size,
         bytes_new=stats["bytes_new"],
         bytes_stored=stats["bytes_stored"],
         seconds=time.monotonic() - t0,

@@ -174,6 +174,41 @@ def _dump_one(sessions: _Session, w: RepoWriter, job: _Job) -> tuple[DumpOutcome
         return outcome, None
 
 
+def _jobs(cluster: Cluster, dbs: list[str], with_globals: bool) -> list[_Job]:
+    conn = {"socket_dir": cluster.socket_dir, "port": cluster.port, "user": cluster.user}
+    jobs = [_Job(db, db_stream(db), pg_dump_argv(cluster.pg_bin_dir, dbname=db, **conn)) for db in dbs]
+    if with_globals:
+        jobs.append(_Job(GLOBALS, GLOBALS_STREAM, pg_dumpall_globals_argv(cluster.pg_bin_dir, **conn), True))
+    return jobs
+
+
+def _meta(cluster: Cluster, facts: ServerFacts, pg_dump_version: str, outcomes: list[DumpOutcome],
+          stats: dict[str, int], started_at: str, seconds: float) -> dict[str, object]:  # fmt: skip
+    """The snapshot metadata: per dump its status, size, duration (and error + stderr when it failed)."""
+    failed = [o.name for o in outcomes if not o.ok]
+    meta: dict[str, object] = {
+        "cluster": cluster.name,
+        "host": cluster.host,
+        **facts.to_meta(),
+        "pg_dump_version": pg_dump_version,
+        "format": "custom",
+        "compress": 0,
+        "status": "ok" if not failed else "failed" if len(failed) == len(outcomes) else "partial",
+        "failed": failed,
+        "databases": {o.name: o.to_meta() for o in outcomes if not o.is_globals},
+        "started_at": started_at,
+        "stopped_at": utc_now(),
+        "duration_s": round(seconds, 3),
+        "bytes_raw": sum(o.size for o in outcomes),
+        "bytes_new": stats["bytes_new"],
+        "bytes_stored": stats["bytes_stored"],
+    }
+    globals_outcome = next((o for o in outcomes if o.is_globals), None)
+    if globals_outcome is not None:
+        meta["globals"] = globals_outcome.to_meta()
+    return meta
+
+
 def take_dumps(
     repo: Repository,
     policy: Policy,
@@ -195,46 +230,23 @@ def take_dumps(
     with_globals = cluster.dump_globals if dump_globals is None else dump_globals
     if not dbs and not with_globals:
         raise UsageError(f"nothing to dump for cluster {cluster.name!r}: no databases in the policy, no globals")
-    conn = {"socket_dir": cluster.socket_dir, "port": cluster.port, "user": cluster.user}
-    jobs = [_Job(db, db_stream(db), pg_dump_argv(cluster.pg_bin_dir, dbname=db, **conn)) for db in dbs]
-    if with_globals:
-        jobs.append(_Job(GLOBALS, GLOBALS_STREAM, pg_dumpall_globals_argv(cluster.pg_bin_dir, **conn), True))
     started_at, t0 = utc_now(), time.monotonic()
+    conf = policy.repository
     sessions = _Session(session_factory, policy, cluster.host)
     try:
         facts = server_facts(sessions.get(), cluster)
         version = sessions.get().run([tool(cluster, "pg_dump"), "--version"]).stdout.decode(errors="replace").strip()
-        conf = policy.repository
         outcomes: list[DumpOutcome] = []
         streams: dict[str, StreamRef] = {}
         with repo.writer(level=conf.compression_level, workers=workers or conf.workers, progress=progress) as w:
-            for job in jobs:
+            for job in _jobs(cluster, dbs, with_globals):
                 outcome, ref = _dump_one(sessions, w, job)
                 outcomes.append(outcome)
                 if ref is not None:
                     streams[job.stream] = ref
-            w.flush()
+            w.flush()  # so the stored-bytes figures are final before they go into the snapshot
             stats = dict(w.stats)
-            failed = [o.name for o in outcomes if not o.ok]
-            meta: dict[str, object] = {
-                "cluster": cluster.name,
-                "host": cluster.host,
-                **facts.to_meta(),
-                "pg_dump_version": version,
-                "format": "custom",
-                "compress": 0,
-                "status": "ok" if not failed else "failed" if len(failed) == len(outcomes) else "partial",
-                "failed": failed,
-                "databases": {o.name: o.to_meta() for o in outcomes if not o.is_globals},
-                "started_at": started_at,
-                "stopped_at": utc_now(),
-                "duration_s": round(time.monotonic() - t0, 3),
-                "bytes_raw": sum(o.size for o in outcomes),
-                "bytes_new": stats["bytes_new"],
-                "bytes_stored": stats["bytes_stored"],
-            }
-            if with_globals:
-                meta["globals"] = next(o for o in outcomes if o.is_globals).to_meta()
+            meta = _meta(cluster, facts, version, outcomes, stats, started_at, time.monotonic() - t0)
             snap = w.commit(Snapshot(kind=KIND, source=cluster.name, streams=streams, meta=meta))
     finally:
         sessions.close()

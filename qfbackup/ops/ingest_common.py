@@ -3,7 +3,7 @@
 Every PostgreSQL tool runs on the database host over SSH as the cluster's OS user and connects through the
 cluster's unix socket directory (``-h SOCKET_DIR -p PORT -U USER``), so no database password or TCP listener is
 needed for backups. The facts recorded with every backup (version, system identifier, segment size) come from
-one ``psql`` call here, so base backups, dumps and WAL status read them the same way.
+one ``psql`` call here (``server_facts``), which any job that records them can share.
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ from qfbackup.remote.ssh import SshSession, connect_with_retry
 from qfbackup.remote.targets import ssh_target
 
 MB = 1_000_000
-#: SSH channel window for bulk streams (base backups, dumps). Measured with scripts/bench ingest (1.6 GB tar,
-#: loopback, 2 cores): 128 MiB (the SSH layer's default) gave 226-244 MB/s at 238-313 MiB peak RSS; 16 MiB
-#: 283-293 MB/s at ~190 MiB; 8 MiB 263-279 MB/s at 144-162 MiB; 4 MiB 263-284 at 125-139. A big window is
-#: not free: when the writer lags, paramiko buffers up to a window of data, and every receive then memmoves
-#: the rest of that buffer. 8 MiB still covers 400 MB/s at 20 ms round trip, far more than a LAN needs.
+#: SSH channel window for bulk streams (base backups, dumps). Measured with in-process base backups of the
+#: scripts/bench ingest database (1.6 GB tar, loopback, 2 cores): 128 MiB (the SSH layer's default) gave
+#: 226-244 MB/s at 238-313 MiB peak RSS; 16 MiB 283-293 MB/s at ~190 MiB; 8 MiB 263-279 MB/s at 144-162 MiB;
+#: 4 MiB 263-284 at 125-139. A big window is not free: when the writer lags, paramiko buffers up to a window
+#: of data, and every receive then memmoves the rest of that buffer. 8 MiB still covers 400 MB/s at 20 ms
+#: round trip, far more than a LAN needs.
 BULK_WINDOW = 8 * 1024 * 1024
 FACTS_SQL = (
     "select current_setting('server_version_num'), current_setting('server_version'), "

@@ -225,7 +225,7 @@ def parse_target(dsn: str, default_db: str) -> Target:
     try:
         params = {k: str(v) for k, v in conninfo_to_dict(dsn).items() if v is not None}
     except ProgrammingError as e:
-        detail = re.sub(r'"[^"]*"', '"..."', str(e).strip().splitlines()[0] if str(e).strip() else "")
+        detail = re.sub(r'"[^"]*[^\W_][^"]*"', '"..."', str(e).strip().splitlines()[0] if str(e).strip() else "")
         raise UsageError(
             f"--to-dsn is not a valid connection string ({detail})",
             hint="use 'host=H port=P user=U dbname=D' or postgresql://U@H:P/D; keep the password in ~/.pgpass",
@@ -331,7 +331,7 @@ class DumpRestorePlan:
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
-    def describe(self) -> str:
+    def describe(self, *, with_warnings: bool = True) -> str:
         if not self.apply_globals:
             g = "globals: skipped (--no-globals)"
         elif self.globals_snapshot is None:
@@ -351,7 +351,7 @@ class DumpRestorePlan:
             f"1. {g}",
             f"2. {how}; tools from {self.pg_bin_dir} ({self.pg_restore_version})",
         ]
-        return "\n".join(lines + [f"warning: {w}" for w in self.warnings])
+        return "\n".join(lines + [f"warning: {w}" for w in self.warnings if with_warnings])
 
 
 def _connect(target: Target, dbname: str):
@@ -581,9 +581,11 @@ def _staged(chunks: Iterable[bytes], directory: Path) -> Iterator[Path]:
 
 
 def _pg_restore_errors(stderr: str) -> list[str]:
+    """pg_restore's distinct error lines (one missing role repeats for every object it owns), then its count."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if "error:" in line.lower() or "ERROR:" in line or "FATAL:" in line]
-    return (errors or lines)[:MAX_ERRORS_SHOWN]
+    errors = list(dict.fromkeys(ln for ln in lines if "error:" in ln.lower() or "ERROR:" in ln or "FATAL:" in ln))
+    shown = (errors or lines[-MAX_ERRORS_SHOWN:])[:MAX_ERRORS_SHOWN]
+    return shown + [ln for ln in lines if "errors ignored on restore" in ln]
 
 
 def restore_dump(

@@ -119,8 +119,8 @@ def _parse_pax(data: bytes, offset: int) -> dict[str, str]:
 class TarScanner:
     """Incremental tar parser: ``feed`` it the stream's bytes in any slicing, then ``finish``.
 
-    ``capture`` maps member names (as stored, without a leading ``./`` or trailing ``/``) to what to keep of them; ``require``
-    names members that must be present (checked by ``finish``).
+    ``capture`` maps member names (as stored, without a leading ``./`` or trailing ``/``) to what to keep of
+    them; ``require`` names members that must be present (checked by ``finish``).
     """
 
     def __init__(self, capture: Mapping[str, Capture] | None = None, require: tuple[str, ...] = ()) -> None:

@@ -171,7 +171,9 @@ def test_remote_failure_mid_stream(pg_cluster, sshd, tmp_path: Path, host_dir: P
     bin_dir = wrapper_bin(host_dir, 'REAL "$@" | head -c 3000000\necho "simulated: disk on fire" >&2\nexit 3')
     ingest = make_ingest(tmp_path, sshd, {"main": cluster_like(pg_cluster, bin_dir=bin_dir)})
     proc = ingest.cli.run("backup", "base", "--cluster", "main", check=False)
-    assert_failed_without_snapshot(ingest, proc, "pg_basebackup exited with status 3 after 3000000 bytes", "simulated: disk on fire")
+    assert_failed_without_snapshot(
+        ingest, proc, "pg_basebackup exited with status 3 after 3000000 bytes", "simulated: disk on fire"
+    )
 
 
 def test_connection_cut_mid_stream(pg_cluster, sshd, tmp_path: Path, host_dir: Path) -> None:

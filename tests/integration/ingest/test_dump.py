@@ -8,16 +8,21 @@ recorded as failed with its stderr while the others are kept, and the command ex
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import tempfile
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from qfbackup.ops.access import open_repository
 from qfbackup.policy import load_policy
 from qfbackup.repo.repository import Repository
-from tests.harness import as_user
+from tests.harness import as_user, chown
 from tests.integration.ingest.conftest import Ingest, make_ingest
 
 pytestmark = [pytest.mark.pg, pytest.mark.sshd]
@@ -89,9 +94,22 @@ def test_dumps_restore_with_the_same_rows(ingest: Ingest, pg_cluster, scratch_db
         scratch_dbs.append(target)
         pg_cluster.psql(f"create database {target}")
         restore = subprocess.run(
-            as_user("postgres", [pg_cluster.bin("pg_restore"), "--exit-on-error", "--no-owner",
-                                 "-h", str(pg_cluster.socket_dir), "-p", str(pg_cluster.port), "-U", "postgres",
-                                 "-d", target]),  # fmt: skip
+            as_user(
+                "postgres",
+                [
+                    pg_cluster.bin("pg_restore"),
+                    "--exit-on-error",
+                    "--no-owner",
+                    "-h",
+                    str(pg_cluster.socket_dir),
+                    "-p",
+                    str(pg_cluster.port),
+                    "-U",
+                    "postgres",
+                    "-d",
+                    target,
+                ],
+            ),  # fmt: skip
             input=dump,
             capture_output=True,
         )
@@ -125,3 +143,47 @@ def test_only_policy_databases_can_be_dumped(ingest: Ingest) -> None:
         ingest.cli.run("--json", "backup", "dump", "--cluster", "main", "--db", "consolidated", "--no-globals").stdout
     )
     assert set(out["streams"]) == {"db/consolidated.dump"} and out["globals"] is None
+
+
+def test_lost_connection_fails_one_dump_and_the_next_reconnects(pg_cluster, sshd, tmp_path) -> None:
+    """signalcartel's pg_dump stalls mid-output and the SSH connection is cut: that dump is recorded as failed,
+    consolidated is dumped over a new connection, and the snapshot keeps it."""
+    fill(pg_cluster, "consolidated", TABLES["consolidated"])
+    host_dir = Path(tempfile.mkdtemp(prefix="qfb-dumptest-"))
+    try:
+        host_dir.chmod(0o755)
+        chown(host_dir, "postgres")
+        marker = host_dir / "stalled"
+        for name in ("psql", "pg_dumpall"):
+            (host_dir / name).symlink_to(pg_cluster.bin(name))
+        script = host_dir / "pg_dump"
+        script.write_text(
+            "#!/bin/sh\nfor last; do :; done\n"
+            f'if [ "$last" = signalcartel ]; then echo PGDMP-partial; touch {marker}; sleep 60; fi\n'
+            f'exec {pg_cluster.bin("pg_dump")} "$@"\n'
+        )
+        script.chmod(0o755)
+        fields = {k: getattr(pg_cluster, k) for k in ("port", "socket_dir", "data_dir", "archive_dir")}
+        cluster = SimpleNamespace(**fields, bin_dir=host_dir)
+        ingest = make_ingest(tmp_path, sshd, {"main": cluster}, databases={"main": ["signalcartel", "consolidated"]})
+        proc = ingest.cli.popen("--json", "backup", "dump", "--cluster", "main",
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        try:
+            deadline = time.monotonic() + 30
+            while not marker.exists():
+                assert proc.poll() is None and time.monotonic() < deadline, "pg_dump never started"
+                time.sleep(0.05)
+            time.sleep(0.2)
+            assert sshd.kill_sessions(include_commands=True) > 0
+            stdout, stderr = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    finally:
+        shutil.rmtree(host_dir, ignore_errors=True)
+    assert proc.returncode == 1, stderr
+    out = json.loads(stdout)
+    assert out["failed"] == ["signalcartel"] and "lost" in out["databases"]["signalcartel"]["error"]
+    assert out["databases"]["consolidated"]["status"] == "ok"
+    assert set(out["streams"]) == {"db/consolidated.dump", "globals.sql"}

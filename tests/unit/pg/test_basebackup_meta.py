@@ -76,7 +76,8 @@ def test_position_and_needed_segments() -> None:
 
 
 def test_position_across_timelines_on_a_standby() -> None:
-    """A standby backup during which the timeline switched: the manifest lists the newest timeline first."""
+    """A standby backup during which the timeline switched: start from the oldest range, end from the newest
+    (whatever order the manifest lists them in)."""
     label = parse_backup_label(LABEL)
     info = parse_manifest_tail(
         manifest(

@@ -1,0 +1,61 @@
+"""Drill fixtures: a real container engine and the drill image, built once per machine and reused.
+
+The image build (debootstrap + postgresql-15) takes a minute or two, so it lives in a cache that outlives the test
+run (``/var/cache/qfbackup-test`` or ``$QFBACKUP_TEST_DRILL_CACHE``): the first session on a machine builds it,
+every later one gets a cache hit in milliseconds. Podman's storage for the tests lives in the same cache.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from qfbackup.drill.engine import DrillUnavailable, Engine, detect_engine
+from qfbackup.drill.image import ImageRef, build_image
+
+DRILL_CACHE = Path(os.environ.get("QFBACKUP_TEST_DRILL_CACHE", "/var/cache/qfbackup-test"))
+REQUIRE = os.environ.get("QFBACKUP_TEST_REQUIRE") == "1"
+
+
+def _unavailable(reason: str) -> None:
+    """Skip, or fail under QFBACKUP_TEST_REQUIRE=1 (as tests/conftest.py does for the other services)."""
+    if REQUIRE:
+        pytest.fail(f"QFBACKUP_TEST_REQUIRE=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def _need_root() -> None:
+    if os.geteuid() != 0:
+        _unavailable("drill containers need root (bind-mounted postgres-owned files, debootstrap, chroot)")
+
+
+@pytest.fixture(scope="session")
+def drill_cache() -> Path:
+    DRILL_CACHE.mkdir(parents=True, exist_ok=True)
+    return DRILL_CACHE
+
+
+@pytest.fixture(scope="session")
+def drill_engine(drill_cache: Path) -> Iterator[Engine]:
+    """The engine detect_engine picks here (podman after scripts/install-deps); stale drill containers are
+    removed on entry and anything the session started on exit."""
+    _need_root()
+    try:
+        engine = detect_engine("auto", drill_cache)
+    except DrillUnavailable as e:
+        _unavailable(f"{e.message} ({e.hint})")
+    with engine:
+        yield engine
+
+
+@pytest.fixture(scope="session")
+def drill_image(drill_cache: Path) -> ImageRef:
+    """The pg15 drill image: built on the first session of a machine (~1-2 min), a cache hit afterwards."""
+    _need_root()
+    if shutil.which("debootstrap", path="/usr/sbin:/usr/bin:/sbin:/bin") is None:
+        _unavailable("debootstrap missing: run scripts/install-deps")
+    return build_image(drill_cache, 15)
