@@ -79,9 +79,10 @@ def build(ctx: CliContext, force: bool, pg_major: int | None, cache_dir: Path | 
                 "seconds": round(ref.seconds, 3),
             }
         )
+        how = f"reused the cached image in {ref.seconds:.2f} s" if ref.cached else f"built in {ref.seconds:.0f} s"
         lines.append(
             f"{status}: PostgreSQL {manifest.pg_version} on Debian {manifest.suite} at {ref.rootfs}\n"
-            f"  {manifest.size_bytes / 2**20:.0f} MiB, postgres uid:gid {manifest.postgres_uid}:"
-            f"{manifest.postgres_gid}, built {manifest.built_at}, {ref.seconds:.2f} s now"
+            f"  {how}; {manifest.size_bytes / 2**20:.0f} MiB, postgres uid:gid {manifest.postgres_uid}:"
+            f"{manifest.postgres_gid}, built {manifest.built_at}"
         )
     ctx.result({"images": rows}, "\n".join(lines))

@@ -81,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     verbose = any(a in ("-v", "--verbose") or a.startswith("-vv") for a in (argv or sys.argv[1:]))
     try:
-        cli.main(args=argv, prog_name="qfbackup", standalone_mode=False)
-        return 0
+        # Without standalone mode click *returns* the code of a click.exceptions.Exit (wal-get's 1 and 126).
+        rv = cli.main(args=argv, prog_name="qfbackup", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
     except QfError as e:
         if verbose:
             import traceback

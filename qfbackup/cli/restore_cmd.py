@@ -56,6 +56,11 @@ def restore(click_ctx: click.Context, **opts) -> None:
         opts["target_name"],
         opts["target_exclusive"],
     )
+    if target.kind == "latest" and opts["action"] not in (None, "promote"):
+        raise UsageError(
+            "--action applies to a recovery target; with --latest the server promotes at the end of the WAL",
+            hint="use --target-lsn/--pitr with --action pause to stop and inspect before promoting",
+        )
     if not opts["to"] and not opts["dry_run"]:
         raise UsageError("--to DIR is required (the new data directory)")
     repository = ctx.open_repo()

@@ -2,8 +2,8 @@
 
 Why a container at all: a drill restores production data and replays its WAL. On the backup VM's own PostgreSQL
 (or with network access) a misconfigured restore_command or archive_command could touch production, and a failure
-could leave a server running. So every drill runs in a container with no network but loopback, resource limits,
-archiving impossible (nothing to archive to), and removed afterwards; when no engine can run, drills refuse with
+could leave a server running. So every drill runs in a container with no network but loopback (there is nowhere
+to archive to or fetch from), resource limits, and removed afterwards; when no engine can run, drills refuse with
 DrillUnavailable and never fall back to running the restore on the host.
 
 Why private configuration: podman reads containers.conf and storage.conf from /etc and /usr/share. Rather than change
@@ -31,13 +31,12 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from qfbackup.errors import Failed, QfError, UsageError
+from qfbackup.errors import DrillUnavailable, Failed, UsageError
 
 if TYPE_CHECKING:
     from qfbackup.drill.image import ImageRef
@@ -56,11 +55,16 @@ COMMAND_TIMEOUT_S = 120.0
 INSTALL_PODMAN = "apt-get install podman runc"
 INSTALL_DOCKER = "apt-get install docker.io, and start dockerd (see docs/drills.md)"
 
-
-class DrillUnavailable(QfError):
-    """No container engine can run the restore drill: {}"""
-
-    exit_code = 11
+__all__ = [
+    "ContainerResult",
+    "ContainerSpec",
+    "DockerEngine",
+    "DrillUnavailable",  # defined in qfbackup.errors (exit code 11); re-exported here for drill code
+    "Engine",
+    "Mount",
+    "PodmanEngine",
+    "detect_engine",
+]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -250,7 +254,12 @@ class Engine:
             argv += mount.argv()
         argv += self.run_flags(spec)
         argv += self.image_args(spec.image)
-        return [*argv, *spec.command]
+        command = list(spec.command)
+        if spec.image.manifest is not None:
+            # Backstop for a qfbackup killed by SIGKILL (no chance to remove anything): the container ends itself
+            # a minute after the deadline and --rm removes it. Only our images are known to have GNU timeout.
+            command = ["timeout", "--kill-after=10", f"{int(spec.timeout_s) + 60}", *command]
+        return [*argv, *command]
 
     def run(self, spec: ContainerSpec) -> ContainerResult:
         """Run ``spec`` to completion and return its exit code and output.
@@ -258,37 +267,39 @@ class Engine:
         A timeout kills and removes the container (the result says timed_out); any exception while it runs,
         KeyboardInterrupt included, removes it before propagating. The engine client runs in its own session, so
         a Ctrl-C reaches only us and the removal happens in order rather than racing the client's own handling.
+        SIGTERM and SIGHUP, where nobody handles them yet, unwind the same way while the container runs.
         """
         env_file = self._env_file(spec) if spec.env else None
         started = time.monotonic()
         timed_out = False
         self.started.add(spec.name)
-        try:
-            proc = subprocess.Popen(
-                self.run_argv(spec, env_file),
-                stdin=subprocess.PIPE if spec.input is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=self.env,
-                start_new_session=True,
-            )
+        with _TerminationUnwinds():
             try:
+                proc = subprocess.Popen(
+                    self.run_argv(spec, env_file),
+                    stdin=subprocess.PIPE if spec.input is not None else subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=self.env,
+                    start_new_session=True,
+                )
                 try:
-                    out, err = proc.communicate(spec.input, timeout=spec.timeout_s)
-                except subprocess.TimeoutExpired:
-                    timed_out = True
-                    with _signals_deferred():
+                    try:
+                        out, err = proc.communicate(spec.input, timeout=spec.timeout_s)
+                    except subprocess.TimeoutExpired:
+                        timed_out = True
+                        with _SignalsDeferred():
+                            self.remove(spec.name)
+                            out, err = _finish(proc)
+                except BaseException:
+                    with _SignalsDeferred():
                         self.remove(spec.name)
-                        out, err = _finish(proc)
-            except BaseException:
-                with _signals_deferred():
-                    self.remove(spec.name)
-                    _finish(proc)
-                    self.remove(spec.name)  # in case the client was still creating it
-                raise
-        finally:
-            if env_file is not None:
-                env_file.unlink(missing_ok=True)
+                        _finish(proc)
+                        self.remove(spec.name)  # in case the client was still creating it
+                    raise
+            finally:
+                if env_file is not None:
+                    env_file.unlink(missing_ok=True)
         if not timed_out:
             self.started.discard(spec.name)
         return ContainerResult(
@@ -329,7 +340,7 @@ class Engine:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        with _signals_deferred():
+        with _SignalsDeferred():
             for name in list(self.started):
                 self.remove(name)
 
@@ -660,19 +671,47 @@ def owner_alive(token: str) -> bool:
     return pid.isdigit() and _start_time(int(pid)) == start
 
 
-@contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """While removing a container, a second Ctrl-C/SIGTERM must not abandon the removal half-way: it is ignored
-    (we are already unwinding) and only the main thread can change handlers, so other threads just proceed."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
+class _TerminationUnwinds:
+    """SIGTERM (systemd, a CI timeout) and SIGHUP (a closed terminal) kill a Python process outright by default,
+    which would leave the container running; while one runs they raise KeyboardInterrupt instead, so run()
+    removes it. Handlers someone else installed (the CLI has its own) are left alone; main thread only."""
+
+    def __enter__(self) -> None:
+        self.previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                if signal.getsignal(sig) is signal.SIG_DFL:
+                    self.previous[sig] = signal.signal(sig, _raise_interrupt)
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.previous.items():
             signal.signal(sig, handler)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+class _SignalsDeferred:
+    """While removing a container, a second Ctrl-C/SIGTERM must not abandon the removal half-way: it is held
+    until the block ends, then raised as KeyboardInterrupt unless an exception is already propagating. Only the
+    main thread can change handlers; elsewhere this does nothing."""
+
+    def __enter__(self) -> None:
+        self.caught = False
+        self.previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._hold)
+
+    def _hold(self, signum: int, frame: object) -> None:
+        self.caught = True
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        if self.caught and exc_type is None:
+            raise KeyboardInterrupt
 
 
 def _finish(proc: subprocess.Popen[bytes], grace: float = 30.0) -> tuple[bytes, bytes]:

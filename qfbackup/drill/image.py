@@ -37,8 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from qfbackup.drill.engine import DrillUnavailable
-from qfbackup.errors import Failed, UsageError
+from qfbackup.errors import DrillUnavailable, Failed, UsageError
 
 IMAGE_FORMAT = 1
 """Bumped when the image content changes in a way old cache entries lack; they are then rebuilt."""

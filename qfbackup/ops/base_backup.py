@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from qfbackup.errors import RemoteError, UsageError
-from qfbackup.ops.ingest_common import ServerFacts, mb_per_s, open_bulk_session, remote_detail, server_facts, utc_now
+from qfbackup.ops.ingest_common import ServerFacts, mb_per_s, remote_detail, server_facts, utc_now
 from qfbackup.pg.basebackup import (
     LABEL_MEMBER,
     MANIFEST_MEMBER,
@@ -37,6 +37,7 @@ from qfbackup.pg.tarscan import Capture, ScanningReader, TarScanner, TarSummary
 from qfbackup.pg.wal import format_lsn
 from qfbackup.policy.schema import Cluster, Policy
 from qfbackup.remote.ssh import SshSession
+from qfbackup.remote.targets import open_session
 from qfbackup.repo.catalog import Snapshot, StreamRef
 from qfbackup.repo.repository import Repository
 from qfbackup.repo.writer import RepoWriter
@@ -207,7 +208,7 @@ def take_base_backup(
     progress: Callable[[int], None] | None = None,
     warn: Callable[[str], None] | None = None,
     workers: int | None = None,
-    session_factory: Callable[[Policy, str], SshSession] = open_bulk_session,
+    session_factory: Callable[[Policy, str], SshSession] = open_session,
 ) -> BaseBackupResult:
     """Take one base backup of ``cluster_name`` and commit it as a ``basebackup`` snapshot.
 

@@ -18,7 +18,6 @@ from qfbackup.errors import RemoteError, UsageError
 from qfbackup.ops.ingest_common import (
     ServerFacts,
     mb_per_s,
-    open_bulk_session,
     remote_detail,
     server_facts,
     tool,
@@ -28,6 +27,7 @@ from qfbackup.pg.dump import GLOBALS, GLOBALS_STREAM, check_db_name, db_stream, 
 from qfbackup.policy.schema import Cluster, Policy
 from qfbackup.remote.command import RemoteCommandFailed
 from qfbackup.remote.ssh import SshSession
+from qfbackup.remote.targets import open_session
 from qfbackup.repo.catalog import Snapshot, StreamRef
 from qfbackup.repo.repository import Repository
 from qfbackup.repo.writer import RepoWriter
@@ -218,7 +218,7 @@ def take_dumps(
     dump_globals: bool | None = None,
     progress: Callable[[int], None] | None = None,
     workers: int | None = None,
-    session_factory: Callable[[Policy, str], SshSession] = open_bulk_session,
+    session_factory: Callable[[Policy, str], SshSession] = open_session,
 ) -> DumpResult:
     """Dump the cluster's databases (and globals) into one ``dump`` snapshot; see the module docstring.
 

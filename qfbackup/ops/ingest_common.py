@@ -8,15 +8,14 @@ one ``psql`` call here (``server_facts``), which any job that records them can s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from qfbackup.errors import RemoteError
 from qfbackup.pg.versions import major_from_version_num
-from qfbackup.policy.schema import Cluster, Policy
+from qfbackup.policy.schema import Cluster
 from qfbackup.remote.command import RemoteCommandFailed
-from qfbackup.remote.ssh import SshSession, connect_with_retry
-from qfbackup.remote.targets import ssh_target
+from qfbackup.remote.ssh import SshSession
 
 MB = 1_000_000
 #: SSH channel window for bulk streams (base backups, dumps). Measured with in-process base backups of the
@@ -25,7 +24,6 @@ MB = 1_000_000
 #: 4 MiB 263-284 at 125-139. A big window is not free: when the writer lags, paramiko buffers up to a window
 #: of data, and every receive then memmoves the rest of that buffer. 8 MiB still covers 400 MB/s at 20 ms
 #: round trip, far more than a LAN needs.
-BULK_WINDOW = 8 * 1024 * 1024
 FACTS_SQL = (
     "select current_setting('server_version_num'), current_setting('server_version'), "
     "(select system_identifier from pg_control_system()), "
@@ -35,11 +33,6 @@ FACTS_SQL = (
 
 class ServerQueryFailed(RemoteError):
     """Cannot query PostgreSQL cluster {} on {}: {}"""
-
-
-def open_bulk_session(policy: Policy, host_name: str) -> SshSession:
-    """``targets.open_session`` with the window sized for bounded memory (see BULK_WINDOW)."""
-    return connect_with_retry(replace(ssh_target(policy.host(host_name)), window_size=BULK_WINDOW))
 
 
 def tool(cluster: Cluster, name: str) -> str:

@@ -86,9 +86,25 @@ def cluster_inventory(repo, snapshots, cluster: str) -> Inventory:
     }
     for tli in sorted({*cat.timelines(), *(b["timeline"] for b in inv.base_backups)}):
         try:
-            plan = plan_restore(repo, cluster, Target("latest"), timeline=tli, snapshots=snapshots)
-            oldest = min((b for b in backups if b.meta["start_timeline"] <= tli), key=lambda b: b.meta["stop_lsn"])
-            inv.windows.append({"timeline": tli, "from": oldest.meta["stopped_at"], "to": plan.reachable_until})
+            inv.windows.append(_window(repo, snapshots, cluster, backups, tli))
         except (QfError, ValueError) as e:
             inv.windows.append({"timeline": tli, "error": getattr(e, "message", str(e))})
     return inv
+
+
+def _window(repo, snapshots, cluster: str, backups, tli: int) -> dict:
+    """The continuous restorable window: from the oldest backup whose WAL runs unbroken to the newest point."""
+    plans = []
+    for b in backups:
+        if b.meta["start_timeline"] > tli:
+            continue
+        plan = plan_restore(repo, cluster, Target("latest"), timeline=tli, backup_id=b.id, snapshots=snapshots)
+        plans.append((b, plan))
+    unbroken = [(b, p) for b, p in plans if not any("gap" in n for n in p.notes)]
+    if not unbroken:
+        raise QfError("every base backup on this timeline is cut off by a WAL gap")
+    first, plan = unbroken[0]
+    window = {"timeline": tli, "from": first.meta["stopped_at"], "to": plan.reachable_until}
+    if len(unbroken) < len(plans):
+        window["note"] = f"{len(plans) - len(unbroken)} older base backup(s) are cut off by WAL gaps"
+    return window

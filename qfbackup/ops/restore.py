@@ -169,7 +169,7 @@ def restore_local(
     _chown_tree(spool, uid, gid)
     result.next_steps = [note] if note else []
     result.next_steps += [
-        f"start it: runuser -u {owner} -- pg_ctl -D {data_dir} -l {data_dir}/recovery.log start",
+        f"start it: runuser -u {owner} -- {_pg_ctl(plan)} -D {data_dir} -l {data_dir}/recovery.log start",
         "watch: grep -E 'recovery stopping|consistent recovery state|archive recovery complete' on the log",
         f"after promotion, remove the WAL spool {spool}",
     ]
@@ -191,6 +191,11 @@ def stage_wal(repo, plan: RestorePlan, write) -> int:
     with ThreadPoolExecutor(FETCH_WORKERS, thread_name_prefix="qfbackup-walfetch") as pool:
         list(pool.map(lambda n: write(n, repo.read_stream(refs[n])), refs))
     return len(refs)
+
+
+def _pg_ctl(plan: RestorePlan) -> str:
+    """Debian keeps pg_ctl out of PATH; name the one matching the backup's major version."""
+    return f"/usr/lib/postgresql/{plan.backup.meta.get('pg_major', 15)}/bin/pg_ctl"
 
 
 def _settings(plan: RestorePlan, command: str, action: str) -> str:
@@ -234,7 +239,7 @@ def restore_remote(
         )
         session.run(["touch", str(d / "recovery.signal")], check=True)
     result.next_steps = [
-        f"on {host}: pg_ctl -D {d} -l {d}/recovery.log start",
+        f"on {host}: {_pg_ctl(plan)} -D {d} -l {d}/recovery.log start",
         f"after promotion, remove the WAL spool {spool} on {host}",
     ]
     return result

@@ -88,6 +88,11 @@ def base_backups(snapshots: list[Snapshot], cluster: str) -> list[Snapshot]:
     return sorted(backups, key=lambda s: wal.parse_lsn(s.meta["stop_lsn"]))
 
 
+def newest_backup_start_segno(snapshots: list[Snapshot], cluster: str) -> int | None:
+    backups = base_backups(snapshots, cluster)
+    return wal.segment_of_lsn(wal.parse_lsn(backups[-1].meta["start_lsn"])) if backups else None
+
+
 def _when(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 

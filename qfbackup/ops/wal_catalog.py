@@ -68,6 +68,20 @@ class WalCatalog:
     def gaps(self) -> list[wal.Gap]:
         return wal.find_gaps(self.segments())
 
+    def open_gaps(self, newest_backup_start: int | None) -> tuple[list[wal.Gap], list[wal.Gap]]:
+        """(gaps that still break recovery from the newest base backup, gaps a newer backup has superseded).
+
+        A gap before the newest base backup only shortens the point-in-time window; it stops being an alarm
+        once a backup after it exists, else ``wal status`` would alert forever about WAL that no longer exists.
+        """
+        gaps = self.gaps()
+        if newest_backup_start is None:
+            return gaps, []
+        return (
+            [g for g in gaps if g.last_segno >= newest_backup_start],
+            [g for g in gaps if g.last_segno < newest_backup_start],
+        )
+
     def timelines(self) -> dict[int, int]:
         """Timeline -> number of stored segments on it."""
         counts: dict[int, int] = {}

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from qfbackup.errors import IntegrityError, RemoteError, UsageError
+from qfbackup.ops.restore_plan import newest_backup_start_segno
 from qfbackup.ops.wal_catalog import QUARANTINE_KIND, WAL_KIND, WalCatalog
 from qfbackup.pg import wal
 from qfbackup.remote.ssh import ConnectionLost
@@ -132,7 +133,11 @@ class WalPuller:
                 self.result.reconnects += 1
                 self.warn(f"connection lost ({e.message}); reconnecting ({attempt}/{RECONNECTS})")
                 time.sleep(min(2.0**attempt, 10.0))
-        self.result.gaps = [str(g) for g in WalCatalog.load(self.repo, self.cluster.name).gaps()]
+        snapshots = self.repo.snapshots()
+        open_gaps, _ = WalCatalog.from_snapshots(self.cluster.name, snapshots).open_gaps(
+            newest_backup_start_segno(snapshots, self.cluster.name)
+        )
+        self.result.gaps = [str(g) for g in open_gaps]
         self.result.seconds = time.monotonic() - started
         return self.result
 

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from qfbackup.errors import QfError
+from qfbackup.ops.restore_plan import newest_backup_start_segno
 from qfbackup.ops.wal_catalog import WalCatalog
 from qfbackup.pg import wal
 from qfbackup.remote.targets import open_session
@@ -37,6 +38,7 @@ class WalStatus:
     lag_seconds: float | None = None
     archiver: dict = field(default_factory=dict)
     gaps: list[str] = field(default_factory=list)
+    superseded_gaps: list[str] = field(default_factory=list)  # before the newest base backup: PITR window holes
     timelines: dict[int, int] = field(default_factory=dict)
     quarantined: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -59,6 +61,7 @@ class WalStatus:
             f"  timelines              {', '.join(f'{t} ({n} seg)' for t, n in self.timelines.items()) or '-'}"
         )
         lines += [f"  GAP {g}" for g in self.gaps]
+        lines += [f"  hole in the PITR window (a newer base backup covers it): {g}" for g in self.superseded_gaps]
         lines += [f"  PROBLEM {p}" for p in self.problems]
         return "\n".join(lines)
 
@@ -89,9 +92,12 @@ def _query_primary(policy, cluster) -> list[str]:
 
 def wal_status(repo, policy, cluster_name: str, *, max_lag_minutes: float | None = None) -> WalStatus:
     cluster = policy.cluster(cluster_name)
-    cat = WalCatalog.load(repo, cluster_name)
+    snapshots = repo.snapshots()
+    cat = WalCatalog.from_snapshots(cluster_name, snapshots)
     st = WalStatus(cluster_name, stored_files=len(cat.files), timelines=cat.timelines())
-    st.gaps = [str(g) for g in cat.gaps()]
+    open_gaps, superseded = cat.open_gaps(newest_backup_start_segno(snapshots, cluster_name))
+    st.gaps = [str(g) for g in open_gaps]
+    st.superseded_gaps = [str(g) for g in superseded]
     st.quarantined = sorted(cat.quarantined)
     newest = cat.newest_segment()
     if newest:

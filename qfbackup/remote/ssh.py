@@ -47,7 +47,8 @@ from qfbackup.remote.command import (
 log = logging.getLogger(__name__)
 
 PREFERRED_CIPHER = "aes256-gcm@openssh.com"
-WINDOW_SIZE = 2**27
+WINDOW_SIZE = 2**24  # paramiko buffers up to a window per stream: 128 MiB cost ~300 MiB RSS and was slower
+# (memmove of the buffer); 16 MiB measured 283-293 MB/s at ~190 MiB peak RSS for a 1.6 GB base backup
 MAX_PACKET_SIZE = 2**18
 REKEY_LIMIT = 2**40
 

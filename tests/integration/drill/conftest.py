@@ -3,6 +3,7 @@
 The image build (debootstrap + postgresql-15) takes a minute or two, so it lives in a cache that outlives the test
 run (``/var/cache/qfbackup-test`` or ``$QFBACKUP_TEST_DRILL_CACHE``): the first session on a machine builds it,
 every later one gets a cache hit in milliseconds. Podman's storage for the tests lives in the same cache.
+$QFBACKUP_TEST_DRILL_ENGINE=docker (with $DOCKER_HOST) runs the same tests against docker instead of podman.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from qfbackup.drill.engine import DrillUnavailable, Engine, detect_engine
 from qfbackup.drill.image import ImageRef, build_image
 
 DRILL_CACHE = Path(os.environ.get("QFBACKUP_TEST_DRILL_CACHE", "/var/cache/qfbackup-test"))
+ENGINE = os.environ.get("QFBACKUP_TEST_DRILL_ENGINE", "auto")
+"""auto (podman here), or docker to run the same tests against a dockerd named by $DOCKER_HOST."""
 REQUIRE = os.environ.get("QFBACKUP_TEST_REQUIRE") == "1"
 
 
@@ -45,7 +48,7 @@ def drill_engine(drill_cache: Path) -> Iterator[Engine]:
     removed on entry and anything the session started on exit."""
     _need_root()
     try:
-        engine = detect_engine("auto", drill_cache)
+        engine = detect_engine(ENGINE, drill_cache)
     except DrillUnavailable as e:
         _unavailable(f"{e.message} ({e.hint})")
     with engine:

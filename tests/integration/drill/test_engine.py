@@ -32,6 +32,7 @@ from qfbackup.drill.engine import (
 )
 from qfbackup.drill.image import ImageManifest, ImageRef, _check_cached, build_image, image_dir, remove_leftovers
 from qfbackup.errors import UsageError
+from qfbackup.policy.schema import Drill
 
 pytestmark = pytest.mark.container
 
@@ -165,8 +166,11 @@ def test_no_network_but_loopback(drill_engine: Engine, drill_image: ImageRef) ->
     assert interfaces == ["lo"]
     argv = drill_engine.run_argv(spec)
     assert argv[argv.index("--network") + 1] == "none"
+    assert argv[-6:-3] == ["timeout", "--kill-after=10", "120"]  # ends itself even if qfbackup is SIGKILLed
     with pytest.raises(UsageError):
         ContainerSpec(image=drill_image, command=("true",), network="bridge")  # type: ignore[arg-type]
+    from_policy = ContainerSpec.from_policy(Drill(memory_mib=1024, cpus=1.5, timeout_minutes=3), drill_image, ["x"])
+    assert (from_policy.memory_mib, from_policy.cpus, from_policy.timeout_s) == (1024, 1.5, 180.0)
 
 
 def test_host_postgres_files_writable_inside(drill_engine: Engine, drill_image: ImageRef, tmp_path: Path) -> None:
@@ -235,19 +239,48 @@ def test_keyboard_interrupt_removes_container(drill_engine: Engine, drill_image:
     assert spec.name not in drill_engine.started
 
 
+def test_sigterm_in_a_plain_script_removes_container(drill_engine: Engine, drill_image: ImageRef) -> None:
+    """A library caller with no signal handlers (SIGTERM would kill Python outright) still loses no container."""
+    name = f"qfbackup-drill-sigterm-{os.getpid()}"
+    code = f"""
+from pathlib import Path
+from qfbackup.drill.engine import ContainerSpec, detect_engine
+from qfbackup.drill.image import build_image
+engine = detect_engine({drill_engine.kind!r}, Path({str(drill_engine.cache_dir)!r}))
+image = build_image(Path({str(drill_engine.cache_dir)!r}), 15)
+engine.run(ContainerSpec(image=image, command=("sleep", "600"), name={name!r}))
+"""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while name not in _drill_names(drill_engine):
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the container never started"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0
+    assert name not in _drill_names(drill_engine)
+
+
 def test_cleanup_removes_orphans_only(drill_engine: Engine, drill_image: ImageRef) -> None:
     """A container whose owner process is dead goes; one owned by a live process stays unless all_owners."""
     assert drill_image.rootfs is not None
-    image = (
-        ["--rootfs", f"{drill_image.rootfs}:O"] if drill_engine.kind == "podman" else [drill_image.name]
-    )  # what Engine.image_args gives, without going through run()
+    drill_engine.prepare(drill_image)
+    image = drill_engine.image_args(drill_image)  # started by hand below, not through run()
     dead = subprocess.Popen(["true"])
     dead.wait()
     names = {}
     for who, token in (("orphan", owner_token(dead.pid)), ("live", owner_token())):
         name = f"qfbackup-drill-test-{who}-{os.getpid()}"
         drill_engine.command(
-            "run", "--detach", "--name", name, "--network", "none", "--ulimit", "nofile=1024:1024",
+            "run", "--detach", "--name", name, "--network", "none",
+            "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
             "--label", f"{LABEL}=1", "--label", f"{OWNER_LABEL}={token}", *image, "sleep", "600",
         )  # fmt: skip
         names[who] = name

@@ -103,3 +103,17 @@ def test_key_passwd_and_keyfile(cli, tmp_path):
     cli.env["QFBACKUP_KEY_FILE"] = str(keyfile)
     cli.run("snapshot", "restore", snap, str(tmp_path / "r"))
     assert_same_tree(src, tmp_path / "r")
+
+
+def test_wal_get_exit_codes_reach_the_shell(cli, tmp_path):
+    """PostgreSQL reads restore_command's exit status: 1 ends recovery, 126 aborts it. They must not become 0."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "000000010000000000000001").write_bytes(b"wal")
+    base = ("wal-get", "--cluster", "main", "--spool", str(spool))
+    assert cli.run(*base, "000000010000000000000001", str(tmp_path / "a")).returncode == 0
+    assert (tmp_path / "a").read_bytes() == b"wal"
+    assert cli.run(*base, "000000010000000000000002", str(tmp_path / "b"), check=False).returncode == 1
+    cli.passfile.write_text("wrong\n")
+    broken = cli.run("wal-get", "--cluster", "main", "000000010000000000000002", str(tmp_path / "c"), check=False)
+    assert broken.returncode == 126 and not (tmp_path / "c").exists()
