@@ -1,14 +1,14 @@
 """The quickstart's main job on a built-in sandbox (run by ./scripts/quickstart after it installed everything).
 
-It drives the real ``qfbackup`` CLI, printing each command as an operator would type it: init an encrypted
-repository with an escrow key file, back up a config + model tree, back it up again after a "retrain" to show
-deduplication, verify every byte, mirror to a local SeaweedFS S3 server, restore from the local repository and
-from the S3 mirror alone, and compare both restores with the source byte for byte.
+A sandbox "database host" (a real PostgreSQL 15 archiving WAL, behind a real sshd with its own host key) and a
+local S3 server stand in for the VMS host and the off-site store. The real ``qfbackup`` CLI then runs the whole
+cycle, each command printed as an operator would type it: WAL pull, base backup, dump and a config snapshot
+while a trades workload runs, a full verify, the off-site copy, and a restore drill to a random point in time in
+a network-less container, whose report ends the run. Exit status is the drill's.
 """
 
 from __future__ import annotations
 
-import filecmp
 import json
 import os
 import random
@@ -17,118 +17,150 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.harness.seaweed import SeaweedS3  # noqa: E402  (the same real S3 server the tests use)
+from tests.harness.pg import PgCluster  # noqa: E402  (the same real services the tests use)
+from tests.harness.seaweed import SeaweedS3  # noqa: E402
+from tests.harness.sshd import SshServer  # noqa: E402
+from tests.support.sandbox import sandbox_policy  # noqa: E402
 
 SANDBOX = Path(os.environ.get("QFBACKUP_SANDBOX", "/tmp/qfbackup-quickstart"))
+CACHE = Path(os.environ.get("QFBACKUP_QUICKSTART_CACHE", "/var/cache/qfbackup"))  # keeps the drill image
 QFBACKUP = [str(ROOT / ".venv" / "bin" / "qfbackup")]
+
+DRILL = """
+[drill]
+cluster = "signalcartel"
+memory_mib = 1024
+timeout_minutes = 10
+
+[[drill.checks]]
+name = "trades-present"
+sql = "select count(*) from trades"
+expect = ">= 1"
+
+[[drill.checks]]
+name = "no-null-price"
+sql = "select count(*) from trades where price is null"
+expect = "== 0"
+
+[[drill.checks]]
+name = "trades-reach-target"
+sql = "select max(ts) from trades"
+expect = "within 15m before target"
+"""
 
 
 def say(text: str) -> None:
     print(f"\n== {text}", flush=True)
 
 
-def qf(*args: str, env: dict, json_out: bool = False) -> dict | list | None:
+def qf(*args: str, env: dict, json_out: bool = False, check: bool = True):
     shown = " ".join(shlex.quote(a) for a in ("qfbackup", *args))
     print(f"$ {shown}", flush=True)
     argv = [*QFBACKUP, *(("--json",) if json_out else ()), *args]
     proc = subprocess.run(argv, env=env, text=True, capture_output=json_out)
-    if proc.returncode != 0:
-        if json_out:
-            sys.stderr.write(proc.stderr)
-        raise SystemExit(f"quickstart: `{shown}` failed with exit code {proc.returncode}")
     if json_out:
         sys.stderr.write(proc.stderr)
-        return json.loads(proc.stdout)
-    return None
+    if check and proc.returncode != 0:
+        raise SystemExit(f"quickstart: `{shown}` failed with exit code {proc.returncode}")
+    return json.loads(proc.stdout) if json_out and proc.stdout.strip() else proc.returncode
 
 
-def make_source(src: Path) -> None:
-    """A stand-in for the VMS host's /opt/quantum-forge-db and dev server 2's model directory."""
-    (src / "init-scripts").mkdir(parents=True)
-    (src / "pgbouncer").mkdir()
-    (src / "models" / "pattern-net").mkdir(parents=True)
-    (src / "docker-compose.yml").write_text("services:\n  signalcartel-db-primary:\n    image: postgres:15\n")
-    env = src / ".env"
-    env.write_text(f"DB_PASSWORD={secrets.token_hex(16)}\nANALYTICS_PASSWORD={secrets.token_hex(16)}\n")
+def trades(pg: PgCluster, batches: int, rnd: random.Random) -> None:
+    for _ in range(batches):
+        pg.psql(
+            "insert into trades (symbol, price, qty) select (array['BTC','ETH','SOL'])[1 + g % 3],"
+            f" {rnd.randint(100, 900)} + g % 50, 1 + g % 9 from generate_series(1, 2000) g",
+            dbname="signalcartel",
+        )
+        time.sleep(0.2)
+
+
+def make_config_tree(root: Path) -> Path:
+    """A stand-in for /opt/quantum-forge-db on the VMS host: compose file, .env secrets, pgBouncer config."""
+    (root / "pgbouncer").mkdir(parents=True)
+    (root / "docker-compose.yml").write_text("services:\n  signalcartel-db-primary:\n    image: postgres:15\n")
+    env = root / ".env"
+    env.write_text(f"DB_PASSWORD={secrets.token_hex(16)}\n")
     env.chmod(0o600)
-    (src / "init-scripts" / "01-schema.sql").write_text("CREATE TABLE trades (id bigserial, price numeric);\n")
-    (src / "pgbouncer" / "pgbouncer.ini").write_text("[databases]\nsignalcartel = host=127.0.0.1 port=5432\n")
-    rnd = random.Random(42)
-    for i in range(3):
-        (src / "models" / "pattern-net" / f"layer-{i}.bin").write_bytes(rnd.randbytes(16 * 1024 * 1024))
-
-
-def retrain(src: Path) -> None:
-    """Change ~1% of one model file, as a fine-tuning run would."""
-    path = src / "models" / "pattern-net" / "layer-1.bin"
-    data = bytearray(path.read_bytes())
-    mid = len(data) // 2
-    data[mid : mid + len(data) // 100] = random.Random(7).randbytes(len(data) // 100)
-    path.write_bytes(bytes(data))
-
-
-def same_tree(a: Path, b: Path) -> bool:
-    cmp = filecmp.dircmp(a, b)
-    if cmp.left_only or cmp.right_only or cmp.diff_files or cmp.funny_files:
-        return False
-    files_equal = all(filecmp.cmp(a / n, b / n, shallow=False) for n in cmp.common_files)
-    return files_equal and all(same_tree(a / d, b / d) for d in cmp.common_dirs)
+    (root / "pgbouncer" / "pgbouncer.ini").write_text("[databases]\nsignalcartel = host=127.0.0.1 port=5432\n")
+    return root
 
 
 def main() -> None:
     shutil.rmtree(SANDBOX, ignore_errors=True)
     SANDBOX.mkdir(parents=True)
-    passfile = SANDBOX / "passphrase"
-    passfile.write_text(secrets.token_urlsafe(24) + "\n")
-    passfile.chmod(0o600)
-    src = SANDBOX / "vms-host" / "opt" / "quantum-forge-db"
-    make_source(src)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QFBACKUP_")}
-    env.update(QFBACKUP_REPO=str(SANDBOX / "repo"), QFBACKUP_PASSPHRASE_FILE=str(passfile))
-
-    say("starting a local S3 server (SeaweedFS) as the off-site store")
-    with SeaweedS3() as s3:
+    rnd = random.Random()
+    say("starting the sandbox: a database host (PostgreSQL 15 + sshd) and an off-site S3 store (SeaweedFS)")
+    with PgCluster(archive_timeout=10) as pg, SshServer() as sshd, SeaweedS3() as s3:
+        pg.psql("create database signalcartel")
+        pg.psql(
+            "create table trades (id bigserial primary key, ts timestamptz not null default now(),"
+            " symbol text not null, price numeric not null, qty int not null)",
+            dbname="signalcartel",
+        )
         bucket = s3.create_bucket("qfbackup-offsite")
-        env.update({k: v for k, v in s3.env().items() if k.startswith("AWS_")})
-        mirror = s3.url(bucket, "quantum-forge")
+        creds = SANDBOX / "s3-credentials"
+        creds.write_text(f"access_key={s3.access_key}\nsecret_key={s3.secret_key}\n")
+        creds.chmod(0o600)
+        offsite = (
+            f'\n[offsite]\nurl = "{s3.url(bucket, "quantum-forge")}"\nendpoint = "{s3.endpoint}"\n'
+            f'credentials_file = "{creds}"\n'
+        )
+        policy = sandbox_policy(
+            SANDBOX / "site",
+            sshd=sshd,
+            clusters={"signalcartel": pg},
+            databases={"signalcartel": ["signalcartel"]},
+            extra=offsite + DRILL,
+            cache_dir=CACHE,
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("QFBACKUP_", "AWS_"))}
+        env["QFBACKUP_POLICY"] = str(policy)
+        print(f"policy: {policy}")
 
-        say("create an encrypted repository; keep the escrow key file offline")
+        say("check the policy, create the encrypted repository (keep the escrow key file offline)")
+        qf("policy", "check", env=env)
         qf("repo", "init", "--escrow-keyfile", str(SANDBOX / "escrow.key"), env=env)
-        say("back up configuration and models, then again after a retrain")
-        first = qf("snapshot", "create", str(src), "--tag", "config", "--tag", "models", env=env, json_out=True)
-        retrain(src)
-        second = qf("snapshot", "create", str(src), "--tag", "config", "--tag", "models", env=env, json_out=True)
-        qf("snapshot", "list", env=env)
-        say("verify every stored byte")
-        report = qf("verify", "--read-data", env=env, json_out=True)
-        say("mirror to S3, then restore from the local repository and from the S3 mirror alone")
-        qf("copy", "--to", mirror, env=env)
-        qf("snapshot", "restore", second["snapshot"][:12], str(SANDBOX / "restore-local"), env=env)
-        s3_env = {**env, "QFBACKUP_REPO": mirror}
-        qf("verify", "--read-data", env=s3_env)
-        qf("snapshot", "restore", second["snapshot"][:12], str(SANDBOX / "restore-s3"), env=s3_env)
 
-    local_ok = same_tree(src, SANDBOX / "restore-local")
-    s3_ok = same_tree(src, SANDBOX / "restore-s3")
-    say("report")
-    rows = [
-        ("first backup: bytes read / stored", f"{first['stats']['bytes_in']:,} / {first['stats']['bytes_stored']:,}"),
-        ("after retrain: bytes read / new", f"{second['stats']['bytes_in']:,} / {second['stats']['bytes_stored']:,}"),
-        ("verify --read-data", f"ok, {report['blobs_checked']} blobs in {report['packs_read']} packs"),
-        ("restore from local repository", "identical to source" if local_ok else "DIFFERS"),
-        ("restore from S3 mirror alone", "identical to source" if s3_ok else "DIFFERS"),
-        ("sandbox", str(SANDBOX)),
-    ]
-    for label, value in rows:
-        print(f"  {label:36} {value}")
-    if not (local_ok and s3_ok and report["ok"]):
-        raise SystemExit("quickstart: FAILED")
-    print("\nquickstart: OK")
+        say("nightly jobs while trades flow: base backup, WAL pull, dump, config snapshot")
+        trades(pg, 3, rnd)
+        qf("backup", "base", "--cluster", "signalcartel", env=env)
+        trades(pg, 4, rnd)
+        pg.switch_wal()
+        qf("wal", "pull", env=env)
+        qf("backup", "dump", "--cluster", "signalcartel", env=env)
+        qf(
+            "snapshot",
+            "create",
+            str(make_config_tree(SANDBOX / "vms-host" / "opt" / "quantum-forge-db")),
+            "--tag",
+            "config",
+            env=env,
+        )
+        trades(pg, 4, rnd)
+        pg.switch_wal()
+        qf("wal", "pull", env=env)
+        qf("wal", "status", env=env)
+        qf("list", env=env)
+
+        say("verify every stored byte, then mirror to the off-site store")
+        qf("verify", "--read-data", env=env)
+        qf("copy", "--to", "offsite", env=env)
+
+        say("weekly restore drill: a random point in time, restored in a container with no network")
+        qf("drill", "image", "build", env=env)
+        code = qf("drill", "run", env=env, check=False)
+        qf("drill", "history", env=env)
+    print(f"\nsandbox: {SANDBOX} (policy, escrow key); drill image cache: {CACHE / 'drill'}")
+    if code != 0:
+        raise SystemExit(f"quickstart: the restore drill FAILED (exit {code})")
+    print("quickstart: OK")
 
 
 if __name__ == "__main__":

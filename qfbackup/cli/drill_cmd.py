@@ -86,3 +86,9 @@ def build(ctx: CliContext, force: bool, pg_major: int | None, cache_dir: Path | 
             f"{manifest.postgres_gid}, built {manifest.built_at}"
         )
     ctx.result({"images": rows}, "\n".join(lines))
+
+
+from qfbackup.cli.drill_run_cmd import history, run  # noqa: E402  (subcommands live in their own module)
+
+drill.add_command(run)
+drill.add_command(history)

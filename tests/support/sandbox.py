@@ -20,6 +20,7 @@ def sandbox_policy(
     databases: dict[str, list[str]] | None = None,
     standbys: dict[str, str] | None = None,
     extra: str = "",
+    cache_dir: Path | None = None,
 ) -> Path:
     """Write ``directory/policy.toml``: host ``vms`` = the harness sshd; each PgCluster as a cluster on it.
 
@@ -32,7 +33,7 @@ def sandbox_policy(
         "[repository]",
         f'path = "{directory / "repo"}"',
         f'passphrase_file = "{passfile}"',
-        f'cache_dir = "{directory / "cache"}"',
+        f'cache_dir = "{cache_dir or directory / "cache"}"',
         "",
         "[hosts.vms]",
         f'address = "{sshd.host}"',

@@ -1,0 +1,303 @@
+"""A restore drill: restore into a throwaway container, prove the target was reached, check, measure RTO and RPO.
+
+Phases (each timed; their sum is the RTO a real restore of the same data would need on this machine):
+fetch (stage the WAL), restore (write the base backup), replay (start PostgreSQL until it pauses at the target
+or promotes at the end of the WAL), checks (policy SQL invariants, amcheck, a full read). RPO is reported twice:
+how much newer WAL exists than the target, and how old the newest stored WAL is now (what a disaster right now
+would lose). The workspace and the container are removed whatever happens, unless ``keep``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from qfbackup.drill import history
+from qfbackup.drill.engine import ContainerSpec, Mount, detect_engine
+from qfbackup.drill.image import default_cache_dir, drill_image
+from qfbackup.drill.script import DUMP_SCRIPT, PITR_SCRIPT, parse, render
+from qfbackup.drill.verdict import Verdict, judge_checks, judge_replay
+from qfbackup.errors import DrillUnavailable, QfError, UsageError
+from qfbackup.ops.restore import restore_local
+from qfbackup.ops.restore_plan import base_backups, plan_restore
+from qfbackup.ops.wal_catalog import WalCatalog
+from qfbackup.pg.recovery import Target, parse_time
+
+CONTAINER_WAL = "/drill/wal"
+
+
+@dataclass
+class DrillResult:
+    id: str
+    kind: str  # pitr | dump
+    cluster: str
+    started_at: str
+    target: dict
+    passed: bool = False
+    failures: list[str] = field(default_factory=list)
+    proofs: list[str] = field(default_factory=list)
+    checks: list[dict] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)
+    rto_seconds: float | None = None
+    rpo: dict[str, float | None] = field(default_factory=dict)
+    backup: str | None = None
+    wal_files: int = 0
+    engine: str | None = None
+    kept: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def choose_target(spec: str, repo, cluster: str, snapshots, rnd: random.Random) -> Target:
+    """``random`` (a time inside the restorable window), ``latest``, an ISO time, or an LSN."""
+    if spec == "latest":
+        return Target("latest")
+    if spec != "random":
+        return Target("lsn", spec) if "/" in spec and ":" not in spec else Target("time", spec)
+    latest = plan_restore(repo, cluster, Target("latest"), snapshots=snapshots)
+    cat = WalCatalog.from_snapshots(cluster, snapshots)
+    newest = cat.files[latest.wal_files[-1]].mtime if latest.wal_files else None
+    start = min(parse_time(b.meta["stopped_at"]) for b in base_backups(snapshots, cluster))
+    if newest is None or datetime.fromtimestamp(newest, UTC) - start < timedelta(seconds=2):
+        raise UsageError("the restorable window is too short for a random target", hint="use --target latest")
+    end = datetime.fromtimestamp(newest, UTC) - timedelta(seconds=1)
+    moment = start + timedelta(seconds=1) + (end - start - timedelta(seconds=1)) * rnd.random()
+    return Target("time", moment.isoformat(timespec="microseconds"))
+
+
+def _logs(out_dir: Path) -> dict[str, str]:
+    return {p.name: p.read_text(errors="replace") for p in out_dir.iterdir() if p.is_file()}
+
+
+def _check_inputs(checks, input_dir: Path) -> None:
+    (input_dir / "checks").mkdir(parents=True)
+    for i, check in enumerate(checks):
+        (input_dir / "checks" / f"{i:03d}.sql").write_text(check.sql)
+        (input_dir / "checks" / f"{i:03d}.db").write_text(check.database)
+
+
+def _workspace(cache: Path, drill_id: str) -> Path:
+    work = cache / "work" / drill_id
+    work.mkdir(parents=True, mode=0o700)
+    return work
+
+
+def _make_postgres_writable(path: Path, uid: int, gid: int) -> None:
+    path.mkdir(exist_ok=True)
+    if os.geteuid() == 0:
+        os.chown(path, uid, gid)
+
+
+class Drill:
+    def __init__(
+        self,
+        repo,
+        policy,
+        *,
+        cache_dir: Path | None = None,
+        keep: bool = False,
+        before_start: Callable[[Path], None] | None = None,
+        log=None,
+    ) -> None:
+        self.repo = repo
+        self.policy = policy
+        self.cache = cache_dir or default_cache_dir(policy)
+        self.keep = keep
+        self.before_start = before_start  # sees the workspace just before the container starts (mutation tests)
+        self.log = log or (lambda m: None)
+        self.drill = policy.drill
+
+    def _history_path(self) -> Path:
+        return self.cache / "history.sqlite"
+
+    def _finish(self, result: DrillResult, verdict: Verdict, work: Path) -> DrillResult:
+        result.failures, result.proofs, result.checks = verdict.failures, verdict.proofs, verdict.checks
+        result.passed = verdict.passed
+        result.rto_seconds = round(sum(result.phases.values()), 2)
+        if self.drill.max_rto_minutes and result.rto_seconds > self.drill.max_rto_minutes * 60:
+            result.failures.append(
+                f"RTO {result.rto_seconds:.0f} s exceeds max_rto_minutes {self.drill.max_rto_minutes}"
+            )
+            result.passed = False
+        rpo_now = result.rpo.get("newest_wal_to_now_s")
+        if self.drill.max_rpo_minutes and rpo_now is not None and rpo_now > self.drill.max_rpo_minutes * 60:
+            result.failures.append(f"RPO {rpo_now:.0f} s exceeds max_rpo_minutes {self.drill.max_rpo_minutes}")
+            result.passed = False
+        if self.keep:
+            result.kept = str(work)
+        history.record(self._history_path(), self.repo.config.id, result.to_dict())
+        return result
+
+    def _run(self, result: DrillResult, body: Callable[[Path, object, object], Verdict]) -> DrillResult:
+        work = _workspace(self.cache, result.id)
+        try:
+            major = self.policy.cluster(result.cluster).pg_version
+            image = drill_image(self.cache, major, policy_image=self.drill.image, log=self.log)
+            with detect_engine(self.drill.engine, self.cache) as engine:
+                engine.prepare(image)  # docker's one-time import is not part of the RTO
+                result.engine = engine.name
+                verdict = body(work, engine, image)
+        except DrillUnavailable:
+            raise  # not a failed drill: no drill could run (exit 11), and never on the host instead
+        except QfError as e:
+            verdict = Verdict(failures=[e.message])  # e.g. corrupt data, target unreachable: the drill failed
+        finally:
+            if not self.keep:
+                shutil.rmtree(work, ignore_errors=True)
+        return self._finish(result, verdict, work)
+
+    def _container(self, engine, image, work: Path, script: str) -> tuple[object, float]:
+        spec = ContainerSpec.from_policy(
+            self.drill, image, ["bash", "-c", script],
+            mounts=[Mount(work / "data", "/drill/data"), Mount(work / "wal", CONTAINER_WAL, read_only=True),
+                    Mount(work / "input", "/drill/input", read_only=True), Mount(work / "out", "/drill/out")],
+        )  # fmt: skip
+        if self.before_start:
+            self.before_start(work)
+        launched = time.time()
+        return engine.run(spec), launched
+
+    # -- point-in-time drill -------------------------------------------------------------------------------
+    def pitr(self, cluster: str | None = None, target_spec: str = "random", *, seed: int | None = None) -> DrillResult:
+        cluster = cluster or self.drill.cluster
+        snapshots = self.repo.snapshots()
+        rnd = random.Random(seed)
+        result = DrillResult(
+            secrets.token_hex(6),
+            "pitr",
+            cluster,
+            datetime.now(UTC).isoformat(timespec="seconds"),
+            target={"spec": target_spec},
+        )
+
+        def body(work: Path, engine, image) -> Verdict:
+            target = choose_target(target_spec, self.repo, cluster, snapshots, rnd)
+            result.target = {"spec": target_spec, "kind": target.kind, "value": target.value}
+            plan = plan_restore(self.repo, cluster, target, snapshots=snapshots)
+            # Stage WAL to the end, not just to the target: replay needs the first commit *after* a time target.
+            latest = plan_restore(self.repo, cluster, Target("latest"), backup_id=plan.backup.id, snapshots=snapshots)
+            staged = replace(plan, wal_files=latest.wal_files, wal_bytes=latest.wal_bytes)
+            result.backup, result.wal_files = plan.backup.id, len(staged.wal_files)
+            cat = WalCatalog.from_snapshots(cluster, snapshots)
+            newest = cat.newest_segment()
+            now = time.time()
+            result.rpo = {
+                "newest_wal_to_now_s": round(now - newest.mtime, 1) if newest else None,
+                "target_to_newest_wal_s": round(newest.mtime - target.time.timestamp(), 1)
+                if newest and target.time
+                else 0.0
+                if target.kind == "latest"
+                else None,
+            }
+            uid, gid = engine.user_ids(image)
+            restored = restore_local(
+                self.repo, staged, work / "data", action="pause", restore_command=f"cp {CONTAINER_WAL}/%f %p"
+            )
+            shutil.move(restored.spool, work / "wal")
+            result.phases = {"fetch": round(restored.fetch_seconds, 2), "restore": round(restored.write_seconds, 2)}
+            _check_inputs(self.drill.checks_for(cluster), work / "input")
+            _make_postgres_writable(work / "out", uid, gid)
+            script = render(
+                PITR_SCRIPT,
+                pgbin=image.pg_bin_dir,
+                amcheck=self.drill.amcheck,
+                read_all=self.drill.read_all_tables,
+                start_timeout=int(self.drill.timeout_minutes * 60),
+            )
+            run, launched = self._container(engine, image, work, script)
+            facts = parse(run.stdout)
+            logs = _logs(work / "out")
+            result.phases["replay"] = round(facts.times.get("replay", time.time()) - launched, 2)
+            if "checks" in facts.times and "promoted" in facts.times:
+                result.phases["checks"] = round(facts.times["checks"] - facts.times["promoted"], 2)
+            newest_staged = next((n for n in reversed(staged.wal_files) if len(n) == 24), None)
+            verdict = judge_replay(
+                target,
+                facts,
+                logs.get("server.log", ""),
+                backup_stop_lsn=plan.backup.meta["stop_lsn"],
+                newest_segment=newest_staged,
+            )
+            if run.timed_out:
+                verdict.failures.append(f"the drill container timed out after {run.seconds:.0f} s")
+            if not verdict.failures:
+                # For "latest", the target moment is when the newest stored WAL was archived.
+                moment = target.time or (datetime.fromtimestamp(newest.mtime, UTC) if newest else None)
+                judge_checks(verdict, facts, self.drill.checks_for(cluster), target_time=moment, logs=logs)
+                if not facts.done:
+                    verdict.failures.append(f"the drill script did not finish: {run.stderr.strip()[-300:]}")
+            return verdict
+
+        return self._run(result, body)
+
+    # -- logical dump drill --------------------------------------------------------------------------------
+    def dump(self, cluster: str | None = None, database: str | None = None) -> DrillResult:
+        cluster = cluster or self.drill.cluster
+        snapshots = self.repo.snapshots()
+        dumps = [s for s in snapshots if s.kind == "dump" and s.source == cluster]
+        result = DrillResult(
+            secrets.token_hex(6),
+            "dump",
+            cluster,
+            datetime.now(UTC).isoformat(timespec="seconds"),
+            target={"spec": "dump"},
+        )
+
+        def body(work: Path, engine, image) -> Verdict:
+            db = database or next(iter(self.policy.cluster(cluster).databases), None)
+            good = [s for s in dumps if s.meta.get("databases", {}).get(db, {}).get("status") == "ok"]
+            if not good:
+                return Verdict(failures=[f"no successful dump of {cluster}/{db} in the repository"])
+            snap = max(good, key=lambda s: s.time)
+            result.backup = snap.id
+            result.target = {"spec": "dump", "kind": "dump", "value": f"{db} @ {snap.time}"}
+            result.rpo = {"newest_wal_to_now_s": round(time.time() - parse_time(snap.time).timestamp(), 1)}
+            uid, gid = engine.user_ids(image)
+            t0 = time.monotonic()
+            _check_inputs([c for c in self.drill.checks_for(cluster) if c.database == db], work / "input")
+            for name, stream in ((f"db/{db}.dump", "db.dump"), ("globals.sql", "globals.sql")):
+                if name in snap.streams:
+                    with open(work / "input" / stream, "wb") as f:
+                        for chunk in self.repo.read_stream(snap.streams[name]):
+                            f.write(chunk)
+            result.phases = {"fetch": round(time.monotonic() - t0, 2)}
+            for d in ("data", "out", "wal"):
+                _make_postgres_writable(work / d, uid, gid)
+            script = render(
+                DUMP_SCRIPT,
+                pgbin=image.pg_bin_dir,
+                amcheck=self.drill.amcheck,
+                read_all=self.drill.read_all_tables,
+                start_timeout=int(self.drill.timeout_minutes * 60),
+            )
+            run, launched = self._container(engine, image, work, script)
+            facts = parse(run.stdout)
+            logs = _logs(work / "out")
+            result.phases["restore"] = round(facts.times.get("replay", time.time()) - launched, 2)
+            if "checks" in facts.times:
+                result.phases["checks"] = round(facts.times["checks"] - facts.times["replay"], 2)
+            verdict = Verdict()
+            if facts.server:
+                verdict.failures.append(f"server {facts.server}: {logs.get('initdb.log', '')[-300:]}")
+            elif facts.restore_rc != 0:
+                verdict.failures.append(f"pg_restore failed: {logs.get('pg_restore.log', '').strip()[-500:]}")
+            else:
+                verdict.proofs.append(f"dump {snap.short_id} of {db} restored into a fresh server")
+                judge_checks(
+                    verdict,
+                    facts,
+                    [c for c in self.drill.checks_for(cluster) if c.database == db],
+                    target_time=parse_time(snap.time),
+                    logs=logs,
+                )
+            return verdict
+
+        return self._run(result, body)
