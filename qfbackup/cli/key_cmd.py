@@ -9,7 +9,7 @@ import click
 
 from qfbackup.cli.context import CliContext, pass_ctx
 from qfbackup.errors import UsageError
-from qfbackup.ops.access import ask_passphrase, read_secret_file
+from qfbackup.ops.access import ask_passphrase, read_passphrase_file
 from qfbackup.repo.keys import Credential, list_keys, remove_key, write_keyfile
 
 
@@ -17,7 +17,7 @@ def _new_passphrase() -> Credential:
     """The new passphrase: from $QFBACKUP_NEW_PASSPHRASE_FILE (0600) or a confirmed prompt, never argv."""
     path = os.environ.get("QFBACKUP_NEW_PASSPHRASE_FILE")
     if path:
-        return Credential.passphrase(read_secret_file(Path(path), "new passphrase file"))
+        return Credential.passphrase(read_passphrase_file(Path(path), "new passphrase file"))
     if not click.get_text_stream("stdin").isatty():
         raise UsageError("no new passphrase", hint="set QFBACKUP_NEW_PASSPHRASE_FILE to a 0600 file, or run on a TTY")
     return Credential.passphrase(ask_passphrase("New passphrase: ", confirm=True))

@@ -154,7 +154,14 @@ class Drill:
                 shutil.rmtree(work, ignore_errors=True)
         return self._finish(result, verdict, work)
 
-    def _container(self, engine, image, work: Path, script: str) -> tuple[object, float]:
+    def _container(self, engine, image, work: Path, template: str) -> tuple[object, float]:
+        script = render(
+            template,
+            pgbin=image.pg_bin_dir,
+            amcheck=self.drill.amcheck,
+            read_all=self.drill.read_all_tables,
+            start_timeout=int(self.drill.timeout_minutes * 60),
+        )
         spec = ContainerSpec.from_policy(
             self.drill, image, ["bash", "-c", script],
             mounts=[Mount(work / "data", "/drill/data"), Mount(work / "wal", CONTAINER_WAL, read_only=True),
@@ -205,14 +212,7 @@ class Drill:
             result.phases = {"fetch": round(restored.fetch_seconds, 2), "restore": round(restored.write_seconds, 2)}
             _check_inputs(self.drill.checks_for(cluster), work / "input")
             _make_postgres_writable(work / "out", uid, gid)
-            script = render(
-                PITR_SCRIPT,
-                pgbin=image.pg_bin_dir,
-                amcheck=self.drill.amcheck,
-                read_all=self.drill.read_all_tables,
-                start_timeout=int(self.drill.timeout_minutes * 60),
-            )
-            run, launched = self._container(engine, image, work, script)
+            run, launched = self._container(engine, image, work, PITR_SCRIPT)
             facts = parse(run.stdout)
             logs = _logs(work / "out")
             result.phases["replay"] = round(facts.times.get("replay", time.time()) - launched, 2)
@@ -271,14 +271,7 @@ class Drill:
             result.phases = {"fetch": round(time.monotonic() - t0, 2)}
             for d in ("data", "out", "wal"):
                 _make_postgres_writable(work / d, uid, gid)
-            script = render(
-                DUMP_SCRIPT,
-                pgbin=image.pg_bin_dir,
-                amcheck=self.drill.amcheck,
-                read_all=self.drill.read_all_tables,
-                start_timeout=int(self.drill.timeout_minutes * 60),
-            )
-            run, launched = self._container(engine, image, work, script)
+            run, launched = self._container(engine, image, work, DUMP_SCRIPT)
             facts = parse(run.stdout)
             logs = _logs(work / "out")
             result.phases["restore"] = round(facts.times.get("replay", time.time()) - launched, 2)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import stat
 import sys
 from pathlib import Path
 
@@ -18,19 +17,13 @@ from qfbackup.repo.keys import Credential
 from qfbackup.repo.repository import Repository
 from qfbackup.repo.store import Store, open_store
 from qfbackup.repo.store_cache import CachingStore
+from qfbackup.secretfile import read_secret_file
 
 DEFAULT_REPO = "/var/lib/qfbackup/repo"
 
 
-def read_secret_file(path: Path, what: str) -> str:
-    try:
-        st = path.stat()
-        text = path.read_text()
-    except OSError as e:
-        raise UsageError(f"cannot read {what} {path}: {e.strerror}") from None
-    if stat.S_IMODE(st.st_mode) & 0o077:
-        raise UsageError(f"{what} {path} is readable by group or others", hint=f"chmod 600 {path}")
-    return text.rstrip("\r\n")
+def read_passphrase_file(path: Path, what: str = "passphrase file") -> str:
+    return read_secret_file(path, what).rstrip("\r\n")
 
 
 def resolve_credential(policy=None, *, prompt: bool = True, confirm: bool = False) -> Credential:
@@ -39,11 +32,11 @@ def resolve_credential(policy=None, *, prompt: bool = True, confirm: bool = Fals
     if env.get("QFBACKUP_KEY_FILE"):
         return Credential.from_keyfile(env["QFBACKUP_KEY_FILE"])
     if env.get("QFBACKUP_PASSPHRASE_FILE"):
-        return Credential.passphrase(read_secret_file(Path(env["QFBACKUP_PASSPHRASE_FILE"]), "passphrase file"))
+        return Credential.passphrase(read_passphrase_file(Path(env["QFBACKUP_PASSPHRASE_FILE"])))
     if repo_cfg is not None and getattr(repo_cfg, "key_file", None):
         return Credential.from_keyfile(repo_cfg.key_file)
     if repo_cfg is not None and getattr(repo_cfg, "passphrase_file", None):
-        return Credential.passphrase(read_secret_file(Path(repo_cfg.passphrase_file), "passphrase file"))
+        return Credential.passphrase(read_passphrase_file(Path(repo_cfg.passphrase_file)))
     if env.get("QFBACKUP_PASSPHRASE"):
         return Credential.passphrase(env["QFBACKUP_PASSPHRASE"])
     if prompt and sys.stdin.isatty():

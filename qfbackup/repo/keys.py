@@ -11,7 +11,6 @@ import base64
 import json
 import os
 import socket
-import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +20,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from qfbackup.errors import KeyRefused, UsageError
 from qfbackup.repo.crypto import MASTER_SECRET_LEN, AuthenticationFailed, hkdf, seal, unseal
 from qfbackup.repo.store import Store
+from qfbackup.secretfile import read_secret_file
 
 KEYFILE_MAGIC = "QFBACKUP-KEYFILE-V1"
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**16, 8, 1
@@ -74,14 +74,7 @@ def write_keyfile(path: Path) -> bytes:
 
 
 def read_keyfile(path: Path) -> bytes:
-    try:
-        st = path.stat()
-        text = path.read_text()
-    except OSError as e:
-        raise UsageError(f"cannot read key file {path}: {e.strerror}") from None
-    if stat.S_IMODE(st.st_mode) & 0o077:
-        raise UsageError(f"key file {path} is readable by others", hint=f"chmod 600 {path}")
-    lines = text.split()
+    lines = read_secret_file(path, "key file").split()
     if len(lines) != 2 or lines[0] != KEYFILE_MAGIC:
         raise UsageError(f"{path} is not a qfbackup key file")
     return _unb64(lines[1])

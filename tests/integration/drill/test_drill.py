@@ -13,8 +13,6 @@ from pathlib import Path
 import pytest
 
 from qfbackup.drill.run import Drill
-from qfbackup.ops.access import open_repository
-from qfbackup.policy import load_policy
 from tests.integration.ingest.conftest import make_ingest
 from tests.integration.restore.test_pitr import run_workload
 
@@ -71,15 +69,6 @@ def site(tmp_path_factory, sshd, drill_cache, drill_image, drill_engine):
         pg.stop()
 
 
-def repo_and_policy(ing):
-    os.environ["QFBACKUP_PASSPHRASE_FILE"] = str(ing.dir / "passphrase")
-    try:
-        policy = load_policy(ing.policy)
-        return open_repository(policy), policy
-    finally:
-        del os.environ["QFBACKUP_PASSPHRASE_FILE"]
-
-
 def leftovers(engine, drill_cache: Path) -> tuple[list, list]:
     work = drill_cache / "work"
     return engine.list_containers(), sorted(work.iterdir()) if work.exists() else []
@@ -111,7 +100,7 @@ def test_latest_and_dump_drills_pass(site):
 
 
 def failing(ing, before_start=None, target="random", **policy_edits):
-    repo, policy = repo_and_policy(ing)
+    repo, policy = ing.open_repo()
     drill = Drill(repo, policy, before_start=before_start)
     return drill.pitr("main", target, seed=3)
 

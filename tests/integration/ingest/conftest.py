@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from qfbackup.ops.access import open_repository
+from qfbackup.policy import load_policy
 from tests.integration.repo.conftest import CliEnv
 from tests.support.sandbox import sandbox_policy
 
@@ -21,6 +23,11 @@ class Ingest:
     pg: object
     sshd: object
     dir: Path
+
+    def open_repo(self):
+        """(Repository, Policy) through the library, as the CLI would open them with this site's policy."""
+        policy = load_policy(self.policy)  # its repository.passphrase_file unlocks
+        return open_repository(policy), policy
 
 
 def make_ingest(tmp_path: Path, sshd, clusters: dict, **kw) -> Ingest:

@@ -19,17 +19,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from qfbackup.ops.access import open_repository
-from qfbackup.policy import load_policy
 from qfbackup.repo.repository import Repository
 from tests.harness import chown
 from tests.integration.ingest.conftest import Ingest, make_ingest
 
 pytestmark = [pytest.mark.pg, pytest.mark.sshd]
-
-
-def repository(ingest: Ingest) -> Repository:
-    return open_repository(load_policy(ingest.policy))
 
 
 def snapshots(ingest: Ingest, kind: str) -> list[dict]:
@@ -90,7 +84,7 @@ def test_base_backup_is_listed_valid_and_deduplicates(ingest: Ingest, pg_cluster
 
     listed = snapshots(ingest, "basebackup")
     assert [s["id"] for s in listed] == [first["snapshot"]]
-    repo = repository(ingest)
+    repo = ingest.open_repo()[0]
     meta = repo.snapshot(first["snapshot"]).meta
     sysid = pg_cluster.psql("select system_identifier from pg_control_system()")
     assert meta["system_identifier"] == sysid
@@ -133,7 +127,7 @@ def test_base_backup_from_standby(pg_factory, sshd, tmp_path: Path) -> None:
 
     out = base_backup(ingest, "--cluster", "prim", "--from-standby")
     assert out["from_standby"] and out["source_cluster"] == "sb" and out["cluster"] == "prim"
-    meta = repository(ingest).snapshot(out["snapshot"]).meta
+    meta = ingest.open_repo()[0].snapshot(out["snapshot"]).meta
     assert meta["backup_from"] == "standby"
     assert meta["system_identifier"] == primary.psql("select system_identifier from pg_control_system()")
     assert [s["source"] for s in snapshots(ingest, "basebackup")] == ["prim"]

@@ -19,8 +19,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from qfbackup.ops.access import open_repository
-from qfbackup.policy import load_policy
 from qfbackup.repo.repository import Repository
 from tests.harness import as_user, chown
 from tests.integration.ingest.conftest import Ingest, make_ingest
@@ -45,10 +43,6 @@ def fill(pg, db: str, tables: dict[str, int]) -> None:
 
 def counts(pg, db: str, tables) -> dict[str, int]:
     return {t: int(pg.psql(f"select count(*) from {t}", dbname=db)) for t in tables}
-
-
-def repository(ingest: Ingest) -> Repository:
-    return open_repository(load_policy(ingest.policy))
 
 
 def stream_bytes(repo: Repository, snap_id: str, name: str) -> bytes:
@@ -76,7 +70,7 @@ def test_dumps_restore_with_the_same_rows(ingest: Ingest, pg_cluster, scratch_db
 
     listed = json.loads(ingest.cli.run("--json", "snapshot", "list", "--kind", "dump").stdout)
     assert [(s["id"], s["source"]) for s in listed] == [(out["snapshot"], "main")]
-    repo = repository(ingest)
+    repo = ingest.open_repo()[0]
     meta = repo.snapshot(out["snapshot"]).meta
     assert meta["server_version_num"] == int(pg_cluster.psql("show server_version_num"))
     assert "pg_dump (PostgreSQL) 15" in meta["pg_dump_version"]
@@ -128,7 +122,7 @@ def test_failed_dump_is_recorded_and_the_others_kept(pg_cluster, sshd, tmp_path)
     assert out["status"] == "partial" and out["failed"] == ["nosuchdb"]
     assert set(out["streams"]) == {"db/signalcartel.dump", "globals.sql"}
 
-    meta = repository(ingest).snapshot(out["snapshot"]).meta
+    meta = ingest.open_repo()[0].snapshot(out["snapshot"]).meta
     failed = meta["databases"]["nosuchdb"]
     assert failed["status"] == "failed" and failed["exit_status"] == 1
     assert 'database "nosuchdb" does not exist' in failed["stderr"]

@@ -11,10 +11,8 @@ import time
 
 import pytest
 
-from qfbackup.ops.access import open_repository
 from qfbackup.ops.wal_catalog import WalCatalog
 from qfbackup.ops.wal_pull import pull
-from qfbackup.policy import load_policy
 from tests.integration.ingest.conftest import make_ingest
 from tests.support.streams import sha256_of
 
@@ -41,15 +39,6 @@ def archive_hashes(pg) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in pg.archive_dir.iterdir() if p.is_file()}
 
 
-def open_repo(ing):
-    os.environ["QFBACKUP_PASSPHRASE_FILE"] = str(ing.dir / "passphrase")
-    try:
-        policy = load_policy(ing.policy)
-        return open_repository(policy), policy
-    finally:
-        del os.environ["QFBACKUP_PASSPHRASE_FILE"]
-
-
 def stored_hashes(repo, cluster="main") -> dict[str, str]:
     cat = WalCatalog.load(repo, cluster)
     return {name: sha256_of(repo.read_stream(f.ref))[0] for name, f in cat.files.items()}
@@ -59,7 +48,7 @@ def test_every_archived_segment_stored_byte_identical(ingest):
     workload(ingest.pg, 4)
     out = json.loads(ingest.cli.run("--json", "wal", "pull").stdout)
     assert out[0]["pulled"] and not out[0]["quarantined"] and not out[0]["gaps"]
-    repo, _ = open_repo(ingest)
+    repo, _ = ingest.open_repo()
     expected = archive_hashes(ingest.pg)
     assert stored_hashes(repo) == expected
     # idempotent: nothing pulled twice
@@ -78,7 +67,7 @@ def test_cut_mid_transfer_resumes_without_loss_or_duplicates(tmp_path, pg_factor
     pg = pg_factory()
     ing = make_ingest(tmp_path, sshd, {"main": pg})
     workload(pg, 12, rows=20000)
-    repo, policy = open_repo(ing)
+    repo, policy = ing.open_repo()
     cut = threading.Event()
 
     def progress(n):
@@ -111,7 +100,7 @@ def test_network_partition_then_catch_up(tmp_path, pg_factory, netns_sshd):
     finally:
         netns_sshd.link_up()
     ing.cli.run("wal", "pull")
-    repo, _ = open_repo(ing)
+    repo, _ = ing.open_repo()
     assert stored_hashes(repo) == archive_hashes(pg)
     assert json.loads(ing.cli.run("--json", "wal", "status").stdout)[0]["problems"] == []
 
@@ -139,7 +128,7 @@ def test_corrupt_truncated_and_misnamed_files_quarantined(tmp_path, pg_factory, 
     assert proc.returncode == 1
     out = json.loads(proc.stdout)[0]
     assert set(out["quarantined"]) == {misnamed.name, truncated.name, flipped.name}
-    repo, _ = open_repo(ing)
+    repo, _ = ing.open_repo()
     cat = WalCatalog.load(repo, "main")
     assert not {misnamed.name, truncated.name, flipped.name} & set(cat.files)
     assert set(cat.quarantined) == {misnamed.name, truncated.name, flipped.name}
@@ -174,7 +163,7 @@ def test_remove_after_deletes_only_stored_files(tmp_path, pg_factory, sshd):
     out = json.loads(ing.cli.run("--json", "wal", "pull").stdout)[0]
     assert set(out["removed_from_host"]) == set(out["pulled"]) and set(segs) <= set(out["removed_from_host"])
     assert not any(pg.archive_dir.glob("0*"))
-    repo, _ = open_repo(ing)
+    repo, _ = ing.open_repo()
     assert stored_hashes(repo) == before
 
 

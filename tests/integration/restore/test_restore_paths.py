@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import time
 
 import pytest
 
-from qfbackup.ops.access import open_repository
 from qfbackup.ops.wal_catalog import WAL_KIND
 from qfbackup.pg.wal import next_segment_name
-from qfbackup.policy import load_policy
 from qfbackup.repo.catalog import Snapshot
 from tests.integration.ingest.conftest import make_ingest
 from tests.integration.restore.pgrun import PG_BIN, RestoredServer
@@ -33,11 +30,7 @@ def site(tmp_path, pg_factory, sshd):
 
 def drop_wal_file(ing, name: str) -> None:
     """Remove one WAL file from the repository: rewrite its batch without it (what a careless prune would do)."""
-    os.environ["QFBACKUP_PASSPHRASE_FILE"] = str(ing.dir / "passphrase")
-    try:
-        repo = open_repository(load_policy(ing.policy))
-    finally:
-        del os.environ["QFBACKUP_PASSPHRASE_FILE"]
+    repo, _ = ing.open_repo()
     snap = next(s for s in repo.snapshots() if s.kind == WAL_KIND and name in s.streams)
     files = {k: v for k, v in snap.meta["files"].items() if k != name}
     with repo.writer() as w:
@@ -79,11 +72,7 @@ def test_gap_refuses_targets_beyond_it_and_names_latest_reachable(site, restore_
 
 
 def wal_names(ing) -> list[str]:
-    os.environ["QFBACKUP_PASSPHRASE_FILE"] = str(ing.dir / "passphrase")
-    try:
-        repo = open_repository(load_policy(ing.policy))
-    finally:
-        del os.environ["QFBACKUP_PASSPHRASE_FILE"]
+    repo, _ = ing.open_repo()
     return [n for s in repo.snapshots() if s.kind == WAL_KIND for n in s.streams]
 
 

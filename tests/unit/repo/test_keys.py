@@ -34,7 +34,7 @@ def test_keyfile_unlocks_and_is_0600(mem_repo, tmp_path):
     repo = Repository.open(mem_repo.store, Credential.from_keyfile(path))
     assert repo.config.id == mem_repo.config.id
     os.chmod(path, 0o644)
-    with pytest.raises(UsageError, match="readable by others") as err:
+    with pytest.raises(UsageError, match="readable by group or others") as err:
         read_keyfile(path)
     assert "chmod 600" in err.value.hint
 
