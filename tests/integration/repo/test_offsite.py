@@ -98,3 +98,14 @@ def test_copy_refuses_a_foreign_repository(mirrored, tmp_path):
     other.run("repo", "init")
     proc = other.run("copy", "--to", url, check=False)
     assert proc.returncode == 2 and "another repository" in proc.stderr
+
+
+def test_repository_initialised_directly_on_s3(tmp_path, seaweed, s3_bucket):
+    aws = {k: v for k, v in seaweed.env().items() if k.startswith("AWS_")}
+    cli = make_cli_env(tmp_path, seaweed.url(s3_bucket, "direct"), aws)
+    cli.run("repo", "init")
+    src = make_tree(tmp_path / "src")
+    snap = json.loads(cli.run("--json", "snapshot", "create", str(src)).stdout)["snapshot"]
+    assert json.loads(cli.run("--json", "verify", "--read-data").stdout)["ok"]
+    cli.run("snapshot", "restore", snap, str(tmp_path / "out"))
+    assert_same_tree(src, tmp_path / "out")

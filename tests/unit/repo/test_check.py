@@ -34,3 +34,11 @@ def test_orphan_pack_is_not_an_error(mem_repo):
     mem_repo.store.put("data/ab/" + "ab" * 32, b"junk from a killed writer")
     report = verify(mem_repo, read_data=True)
     assert report.ok and report.orphan_packs == ["data/ab/" + "ab" * 32]
+
+
+def test_subset_reads_only_part_of_the_packs(mem_repo):
+    for _ in range(4):
+        _backup(mem_repo, 700_000)  # 256 KiB packs: several per backup
+    total = len(list(mem_repo.store.list("data/")))
+    report = verify(mem_repo, read_data=True, subset=25.0)
+    assert report.ok and 1 <= report.packs_read < total
