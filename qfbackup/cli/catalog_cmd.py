@@ -14,7 +14,7 @@ from qfbackup.ops.inventory import cluster_inventory
 def list_(ctx: CliContext, cluster: str | None) -> None:
     """Base backups, dumps, WAL and the restorable window of each cluster."""
     repository = ctx.open_repo()
-    with ctx.lock(repository, "list"):
+    with ctx.lock(repository, "list", read_only=True):
         snapshots = repository.snapshots()
     names = [cluster] if cluster else sorted({s.source for s in snapshots if s.kind in ("basebackup", "dump", "wal")})
     inventories = [cluster_inventory(repository, snapshots, name) for name in names]
@@ -27,7 +27,7 @@ def list_(ctx: CliContext, cluster: str | None) -> None:
 def show(ctx: CliContext, snapshot_id: str) -> None:
     """Everything recorded about one backup, dump or snapshot."""
     repository = ctx.open_repo()
-    with ctx.lock(repository, "show"):
+    with ctx.lock(repository, "show", read_only=True):
         snap = repository.snapshot(snapshot_id)
     doc = {"id": snap.id, **snap.to_doc()}
     doc["streams"] = {k: {"size": v.size, "chunks": v.chunks} for k, v in snap.streams.items()}

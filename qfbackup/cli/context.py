@@ -45,13 +45,15 @@ class CliContext:
 
         return open_repository(self.policy_or_none(), self.repo_url, cache=cache)
 
-    def lock(self, repo, command: str, *, exclusive: bool = False):
+    def lock(self, repo, command: str, *, exclusive: bool = False, read_only: bool = False):
+        """``read_only``: the command only reads, so it may run on a repository it cannot write (see RepoLock)."""
         return repo.lock(
             command=command,
             exclusive=exclusive,
             wait=self.lock_wait,
             break_lock=self.break_lock,
             warn=self.warn,
+            best_effort=read_only,
         )
 
     def progress(self, description: str, total: int | None = None):

@@ -7,6 +7,7 @@ from dataclasses import asdict
 import click
 
 from qfbackup.cli.context import CliContext, pass_ctx
+from qfbackup.errors import IntegrityError
 from qfbackup.ops.access import offsite_store
 from qfbackup.repo.lock import RepoLock
 from qfbackup.repo.mirror import copy_repository
@@ -32,3 +33,8 @@ def copy(ctx: CliContext, target: str) -> None:
         {"to": dst.url, **asdict(report)},
         f"copied {report.copied} object(s), {report.bytes_copied} bytes to {dst.url}; {report.present} already there",
     )
+    if report.corrupt:
+        raise IntegrityError(
+            f"{len(report.corrupt)} local object(s) are corrupt and were not copied: {', '.join(report.corrupt[:5])}",
+            hint="run `qfbackup verify --read-data`; the off-site copy has everything else",
+        )

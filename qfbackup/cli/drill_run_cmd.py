@@ -65,7 +65,7 @@ def run(
         raise UsageError("no cluster to drill", hint="pass --cluster or set drill.cluster in the policy")
     repository = ctx.open_repo()
     drill = Drill(repository, policy, keep=keep, log=ctx.info)
-    with ctx.lock(repository, "drill run"):
+    with ctx.lock(repository, "drill run", read_only=True):
         if dump_db is not None:
             result = drill.dump(cluster, dump_db or None)
         else:

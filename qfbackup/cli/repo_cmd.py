@@ -29,11 +29,21 @@ def repo() -> None:
 def init(ctx: CliContext, escrow_keyfile: Path | None) -> None:
     """Create a new, empty, encrypted repository (its off-site mirror is made by `qfbackup copy`)."""
     policy = ctx.policy_or_none()
-    store = open_store(repo_url(policy, ctx.repo_url), s3_options=s3_options(policy))
-    repository = Repository.init(store, resolve_credential(policy, confirm=True), **_layout(policy))
+    url = repo_url(policy, ctx.repo_url)
+    store = open_store(url, s3_options=s3_options(policy, url))
+    cred = resolve_credential(policy, confirm=True)
+    # The escrow file first (never overwriting): a repository whose escrow key could not be written is worse
+    # than no repository, since the operator believes the escrow exists.
+    escrow = write_keyfile(escrow_keyfile) if escrow_keyfile else None
+    try:
+        repository = Repository.init(store, cred, **_layout(policy))
+    except BaseException:
+        if escrow_keyfile:
+            escrow_keyfile.unlink(missing_ok=True)
+        raise
     result = {"repository": store.url, "id": repository.config.id, "key": repository.key_id}
-    if escrow_keyfile:
-        info = repository.add_key(Credential("keyfile", write_keyfile(escrow_keyfile)), label="escrow key file")
+    if escrow is not None:
+        info = repository.add_key(Credential("keyfile", escrow), label="escrow key file")
         result["escrow_key"] = info.id
         result["escrow_keyfile"] = str(escrow_keyfile)
     ctx.result(result, f"created repository {repository.config.id} at {store.url}")

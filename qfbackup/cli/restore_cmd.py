@@ -64,12 +64,16 @@ def restore(click_ctx: click.Context, **opts) -> None:
     if not opts["to"] and not opts["dry_run"]:
         raise UsageError("--to DIR is required (the new data directory)")
     repository = ctx.open_repo()
-    with ctx.lock(repository, "restore"):
+    with ctx.lock(repository, "restore", read_only=True):
         plan = plan_restore(repository, opts["cluster"], target, timeline=opts["timeline"], backup_id=opts["backup_id"])
         if opts["dry_run"]:
             ctx.result(plan.to_dict(), plan.describe() + "\n(dry run: nothing was changed)")
             return
         ctx.info(plan.describe())
+        if plan.gap:  # even under -q: the operator must know this restore stops short of the newest WAL
+            ctx.warn(
+                f"WAL is missing at {plan.gap}: recovery stops at {plan.reachable_until}, not at the newest stored WAL"
+            )
         action = opts["action"] or ("promote" if target.kind == "latest" else "pause")
         with ctx.progress("writing base backup", total=plan.base_bytes) as progress:
             if opts["host"]:

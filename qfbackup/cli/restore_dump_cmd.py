@@ -68,7 +68,7 @@ def restore_dump_cmd(
     if to_file is not None and (jobs != 1 or tmpdir is not None or no_globals):
         raise UsageError("--jobs, --tmpdir and --no-globals apply to --to-dsn only")
     repository = ctx.open_repo()
-    with ctx.lock(repository, "restore dump"):
+    with ctx.lock(repository, "restore dump", read_only=True):
         if to_file is not None:
             _to_file(ctx, repository, cluster_name, database, to_file, snapshot_id, dry_run)
             return

@@ -45,7 +45,7 @@ def create(ctx: CliContext, path: Path, tags: tuple[str, ...], excludes: tuple[s
 def list_(ctx: CliContext, kind: str | None, tag: str | None) -> None:
     """List snapshots, oldest first."""
     repository = ctx.open_repo()
-    with ctx.lock(repository, "snapshot list"):
+    with ctx.lock(repository, "snapshot list", read_only=True):
         snaps = [s for s in repository.snapshots() if (not kind or s.kind == kind) and (not tag or tag in s.tags)]
     rows = [
         {
@@ -71,7 +71,7 @@ def list_(ctx: CliContext, kind: str | None, tag: str | None) -> None:
 def restore(ctx: CliContext, snapshot_id: str, target: Path) -> None:
     """Restore a file-set snapshot into a new or empty directory."""
     repository = ctx.open_repo()
-    with ctx.lock(repository, "snapshot restore"):
+    with ctx.lock(repository, "snapshot restore", read_only=True):
         snap = repository.snapshot(snapshot_id)
         with ctx.progress(f"restoring {snap.short_id}", total=snap.stats.get("bytes_in")) as progress:
             files = restore_directory(repository, snap, target, progress=progress)

@@ -24,7 +24,7 @@ from qfbackup.repo.check import verify as run_verify
 def verify(ctx: CliContext, read_data: bool, subset: float) -> None:
     """Check the repository; exit 4 and name every missing or corrupt object."""
     repository = ctx.open_repo(cache=False)  # verify looks at the repository itself, never at local copies
-    with ctx.lock(repository, "verify"), ctx.progress("reading packs") as progress:
+    with ctx.lock(repository, "verify", read_only=True), ctx.progress("reading packs") as progress:
         report = run_verify(repository, read_data=read_data, subset=subset, progress=progress)
     data = asdict(report)
     data["ok"] = report.ok

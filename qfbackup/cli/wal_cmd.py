@@ -58,7 +58,7 @@ def pull_cmd(ctx: CliContext, cluster: str | None) -> None:
 def status_cmd(ctx: CliContext, cluster: str | None) -> None:
     """Newest stored WAL, the primary's position, lag, gaps and timelines."""
     repository = ctx.open_repo()
-    with ctx.lock(repository, "wal status"):
+    with ctx.lock(repository, "wal status", read_only=True):
         reports = [wal_status(repository, ctx.policy, name) for name in _clusters(ctx, cluster)]
     ctx.result([asdict(r) for r in reports], "\n\n".join(r.describe() for r in reports))
     problems = [p for r in reports for p in r.problems]

@@ -15,7 +15,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -85,8 +85,21 @@ def _check_inputs(checks, input_dir: Path) -> None:
 
 
 def _workspace(cache: Path, drill_id: str) -> Path:
-    work = cache / "work" / drill_id
-    work.mkdir(parents=True, mode=0o700)
+    """A private directory for one drill. Workspaces of drills whose process is gone (SIGKILL, OOM) hold a clear
+    copy of the database: they are removed here, at the next drill."""
+    root = cache / "work"
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for old in root.iterdir():
+        try:
+            pid = int((old / "owner.pid").read_text())
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(old, ignore_errors=True)
+        except (OSError, ValueError):
+            continue  # being created right now, or not ours to judge
+    work = root / drill_id
+    work.mkdir(mode=0o700)
+    (work / "owner.pid").write_text(str(os.getpid()))
     return work
 
 
@@ -145,14 +158,25 @@ class Drill:
                 engine.prepare(image)  # docker's one-time import is not part of the RTO
                 result.engine = engine.name
                 verdict = body(work, engine, image)
-        except DrillUnavailable:
-            raise  # not a failed drill: no drill could run (exit 11), and never on the host instead
+        except (DrillUnavailable, UsageError):
+            raise  # no drill could run (exit 11, never on the host instead), or the operator's input was wrong
         except QfError as e:
             verdict = Verdict(failures=[e.message])  # e.g. corrupt data, target unreachable: the drill failed
         finally:
             if not self.keep:
                 shutil.rmtree(work, ignore_errors=True)
         return self._finish(result, verdict, work)
+
+    def _judge_completion(self, verdict: Verdict, run, facts) -> None:
+        """Checks that never ran are failures, not passes: a killed or timed-out container proves nothing more."""
+        if run.timed_out:
+            verdict.failures.append(f"the drill container timed out after {run.seconds:.0f} s")
+        elif not facts.done:
+            verdict.failures.append(f"the drill script did not finish: {run.stderr.strip()[-300:]}")
+        if self.drill.amcheck and not facts.amcheck:
+            verdict.failures.append("amcheck did not run on any database")
+        if self.drill.read_all_tables and not facts.read_all:
+            verdict.failures.append("no database was read in full")
 
     def _container(self, engine, image, work: Path, template: str) -> tuple[object, float]:
         script = render(
@@ -189,9 +213,9 @@ class Drill:
             target = choose_target(target_spec, self.repo, cluster, snapshots, rnd)
             result.target = {"spec": target_spec, "kind": target.kind, "value": target.value}
             plan = plan_restore(self.repo, cluster, target, snapshots=snapshots)
-            # Stage WAL to the end, not just to the target: replay needs the first commit *after* a time target.
-            latest = plan_restore(self.repo, cluster, Target("latest"), backup_id=plan.backup.id, snapshots=snapshots)
-            staged = replace(plan, wal_files=latest.wal_files, wal_bytes=latest.wal_bytes)
+            if plan.gap:
+                return Verdict(failures=[f"WAL gap at {plan.gap}: recovery cannot go past {plan.reachable_until}"])
+            staged = plan  # exactly what `qfbackup restore` would stage: the drill tests the real thing
             result.backup, result.wal_files = plan.backup.id, len(staged.wal_files)
             cat = WalCatalog.from_snapshots(cluster, snapshots)
             newest = cat.newest_segment()
@@ -226,14 +250,11 @@ class Drill:
                 backup_stop_lsn=plan.backup.meta["stop_lsn"],
                 newest_segment=newest_staged,
             )
-            if run.timed_out:
-                verdict.failures.append(f"the drill container timed out after {run.seconds:.0f} s")
             if not verdict.failures:
                 # For "latest", the target moment is when the newest stored WAL was archived.
                 moment = target.time or (datetime.fromtimestamp(newest.mtime, UTC) if newest else None)
                 judge_checks(verdict, facts, self.drill.checks_for(cluster), target_time=moment, logs=logs)
-                if not facts.done:
-                    verdict.failures.append(f"the drill script did not finish: {run.stderr.strip()[-300:]}")
+                self._judge_completion(verdict, run, facts)
             return verdict
 
         return self._run(result, body)
@@ -291,6 +312,7 @@ class Drill:
                     target_time=parse_time(snap.time),
                     logs=logs,
                 )
+            self._judge_completion(verdict, run, facts)
             return verdict
 
         return self._run(result, body)

@@ -68,7 +68,9 @@ def judge_replay(
     if target.kind == "latest":
         if facts.state != "promoted":
             v.failures.append(f"expected promotion at the end of the WAL, server state is {facts.state}")
-        if newest_segment is not None:
+        if newest_segment is None:
+            v.failures.append("no WAL after the base backup was stored: nothing proves that replay works")
+        else:
             need = wal.segment_start_lsn(wal.parse_segment_name(newest_segment)[1])
             if replayed < need:
                 v.failures.append(

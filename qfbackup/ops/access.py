@@ -73,7 +73,8 @@ def offsite_store(policy, target: str) -> Store:
 
 def open_repository(policy=None, override: str | None = None, *, cache: bool = True) -> Repository:
     """``cache``: read indexes and snapshots through the local cache (policy repository.cache_dir)."""
-    store = open_store(repo_url(policy, override), s3_options=s3_options(policy))
+    url = repo_url(policy, override)
+    store = open_store(url, s3_options=s3_options(policy, url))
     repo = Repository.open(store, resolve_credential(policy))
     cache_dir = getattr(getattr(policy, "repository", None), "cache_dir", None)
     if cache and cache_dir is not None:
@@ -81,7 +82,12 @@ def open_repository(policy=None, override: str | None = None, *, cache: bool = T
     return repo
 
 
-def s3_options(policy) -> dict | None:
-    """Endpoint and credentials for an s3:// repository URL: the policy's [offsite] section, else the env."""
-    offsite = getattr(policy, "offsite", None)
-    return offsite.s3_options() if offsite is not None else None
+def s3_options(policy, url: str | None = None) -> dict | None:
+    """Endpoint and credentials for an s3:// URL: the repository's own settings when it is the policy's
+    repository, else the [offsite] section's (the mirror, e.g. restoring with --repo s3://...), else the env."""
+    if policy is None:
+        return None
+    repository = policy.repository
+    if repository.is_s3 and (url is None or url == repository.path):
+        return repository.s3_options()
+    return policy.offsite.s3_options() if policy.offsite is not None else None

@@ -100,7 +100,7 @@ def _window(repo, snapshots, cluster: str, backups, tli: int) -> dict:
             continue
         plan = plan_restore(repo, cluster, Target("latest"), timeline=tli, backup_id=b.id, snapshots=snapshots)
         plans.append((b, plan))
-    unbroken = [(b, p) for b, p in plans if not any("gap" in n for n in p.notes)]
+    unbroken = [(b, p) for b, p in plans if not p.gap]
     if not unbroken:
         raise QfError("every base backup on this timeline is cut off by a WAL gap")
     first, plan = unbroken[0]

@@ -103,9 +103,14 @@ def _chown_tree(path: Path, uid: int, gid: int) -> None:
             os.chown(os.path.join(root, name), uid, gid, follow_symlinks=False)
 
 
+def _arg(value: str) -> str:
+    """Shell-quoted, with % doubled: PostgreSQL expands %f/%p/%r in restore_command before the shell runs it."""
+    return shlex.quote(value).replace("%", "%%")
+
+
 def spool_restore_command(spool: str) -> str:
     """For a server that cannot run qfbackup: the staged spool holds all the WAL the plan needs."""
-    return f"cp {shlex.quote(spool)}/%f %p"
+    return f"cp {_arg(spool)}/%f %p"
 
 
 def local_restore_command(repo_url: str, cluster: str, spool: str, owner: str) -> tuple[str, str | None]:
@@ -119,10 +124,12 @@ def local_restore_command(repo_url: str, cluster: str, spool: str, owner: str) -
         probe = ["runuser", "-u", owner, "--", *probe]
     if subprocess.run(probe, capture_output=True).returncode != 0:
         return spool_restore_command(spool), f"{owner} cannot run {sys.executable}: restore_command reads the spool"
-    exe = shlex.quote(sys.executable)
+    exe = _arg(sys.executable)
+    # The shell copies staged files itself (PostgreSQL asks one segment at a time; starting Python for each
+    # would triple replay time); only what is not staged goes to the repository through wal-get.
     command = (
-        f"{exe} -m qfbackup --repo {shlex.quote(repo_url)} -q wal-get --cluster {shlex.quote(cluster)} "
-        f"--spool {shlex.quote(spool)} %f %p"
+        f"{spool_restore_command(spool)} 2>/dev/null || {exe} -m qfbackup --repo {_arg(repo_url)} -q "
+        f"wal-get --cluster {_arg(cluster)} --spool {_arg(spool)} %f %p"
     )
     return command, None
 
@@ -152,6 +159,8 @@ def restore_local(
     src = _StreamFile(repo.read_stream(plan.backup.streams["base.tar"], progress=progress))
     with tarfile.open(fileobj=src, mode="r|") as tar:
         tar.extractall(data_dir, filter="data")
+    while src.read(1 << 20):  # past the tar's end marker: reading to the end runs the stream's size/hash check
+        pass
     result.bytes_written = src.count
     os.chmod(data_dir, 0o700)
     result.write_seconds = time.monotonic() - t0
@@ -178,10 +187,13 @@ def restore_local(
 
 def _write_spool_file(path: Path, chunks) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        for c in chunks:
-            f.write(c)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            for c in chunks:
+                f.write(c)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def stage_wal(repo, plan: RestorePlan, write) -> int:

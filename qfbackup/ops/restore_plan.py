@@ -18,6 +18,7 @@ from qfbackup.pg.recovery import Target, parse_time
 from qfbackup.repo.catalog import Snapshot
 
 BASEBACKUP_KIND = "basebackup"
+MARGIN_SEGMENTS = 8
 # Rough rates for the time estimate (measured on the 2-core CI machine; see scripts/bench restore).
 WRITE_MB_S = 250.0
 REPLAY_MB_S = 120.0
@@ -40,6 +41,7 @@ class RestorePlan:
     base_bytes: int
     reachable_until: str
     notes: list[str] = field(default_factory=list)
+    gap: str | None = None  # the missing segment that cuts the WAL short, if any
 
     @property
     def estimated_seconds(self) -> float:
@@ -65,6 +67,7 @@ class RestorePlan:
                 "last": self.wal_files[-1] if self.wal_files else None,
             },
             "reachable_until": self.reachable_until,
+            "gap": self.gap,
             "estimated_seconds": round(self.estimated_seconds, 1),
             "notes": self.notes,
         }
@@ -196,12 +199,21 @@ def plan_restore(
     )  # fmt: skip
     _check_reachable(target, gap, missing, reachable, cat, files)
 
+    if not missing and target.kind != "latest":
+        # A margin past the target: replay must see the first record *after* it (e.g. the next commit after a
+        # time target), which a quiet period or an archive_timeout switch can push into the next segments.
+        for extra in range(segno + 1, segno + 1 + MARGIN_SEGMENTS):
+            name = wal.segment_file_for(ancestry, extra)
+            if name not in cat.files:
+                break
+            files.append(name)
     history = [wal.history_file_name(t) for t in sorted(on_path) if t > 1]
     plan = RestorePlan(
         cluster=cluster, target=target, timeline=tli, backup=backup,
         wal_files=history + files, wal_bytes=sum(cat.files[n].size for n in history + files),
         base_bytes=backup.streams["base.tar"].size, reachable_until=reachable,
     )  # fmt: skip
+    plan.gap = gap
     if gap:
         plan.notes.append(f"WAL stops at a gap: {gap} is missing, later WAL cannot be replayed")
     if target.kind in ("xid", "name"):

@@ -27,10 +27,13 @@ def _say(message: str) -> None:
 
 def _write(path: Path, chunks) -> None:
     tmp = path.with_name(f".{path.name}.qfbackup-tmp")
-    with open(tmp, "wb") as f:
-        for c in chunks:
-            f.write(c)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            for c in chunks:
+                f.write(c)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def wal_get(name: str, dest: Path, *, cluster: str, spool: Path | None, open_repo, prefetch: int = 8) -> int:
@@ -48,16 +51,22 @@ def wal_get(name: str, dest: Path, *, cluster: str, spool: Path | None, open_rep
             return MISSING
         _say(f"cannot read the repository: {e.message}")
         return FATAL
+    except Exception as e:  # anything unforeseen must abort recovery, never look like "end of WAL" (exit 1)
+        _say(f"cannot read the repository: {type(e).__name__}: {e}")
+        return FATAL
     stored = cat.files.get(name)
     if stored is None:
         return MISSING
     try:
         _write(dest, repo.read_stream(stored.ref))
-        if spool is not None and prefetch > 0:
-            _prefetch(repo, cat, name, spool, prefetch)
-    except QfError as e:
-        _say(f"{name}: {e.message}")
+    except Exception as e:
+        _say(f"{name}: {getattr(e, 'message', None) or f'{type(e).__name__}: {e}'}")
         return FATAL
+    if spool is not None and prefetch > 0:
+        try:
+            _prefetch(repo, cat, name, spool, prefetch)
+        except Exception as e:  # a bad later segment is reported when (if) replay asks for it, not now
+            _say(f"prefetch after {name} stopped: {getattr(e, 'message', None) or e}")
     return FOUND
 
 

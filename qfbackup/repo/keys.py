@@ -67,7 +67,12 @@ def _unb64(s: str) -> bytes:
 def write_keyfile(path: Path) -> bytes:
     """Create a new key file (0600, never overwriting) and return its secret."""
     secret = os.urandom(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise UsageError(f"{path} already exists", hint="choose a new file: a key file is never overwritten") from None
+    except OSError as e:
+        raise UsageError(f"cannot create key file {path}: {e.strerror}") from None
     with os.fdopen(fd, "w") as f:
         f.write(f"{KEYFILE_MAGIC}\n{_b64(secret)}\n")
     return secret

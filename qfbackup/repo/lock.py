@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 
-from qfbackup.errors import RepositoryLocked
+from qfbackup.errors import RepositoryLocked, StorageError
 from qfbackup.repo.store import ObjectMissing, Store
 
 REFRESH_EVERY = 300.0
@@ -79,6 +79,7 @@ class RepoLock:
         wait: float = 0.0,
         break_lock: bool = False,
         warn=None,
+        best_effort: bool = False,
     ) -> None:
         self.store = store
         self.exclusive = exclusive
@@ -86,6 +87,10 @@ class RepoLock:
         self.wait = wait
         self.break_lock = break_lock
         self.warn = warn or (lambda msg: None)
+        # Readers may run where the repository cannot be written (a read-only mirror during a disaster): they
+        # still honour other locks, and go on without their own if it cannot be written.
+        self.best_effort = best_effort
+        self.held = False
         self.name = f"locks/{os.urandom(16).hex()}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -124,7 +129,13 @@ class RepoLock:
         while True:
             conflicts = self._conflicts()
             if not conflicts:
-                self._write()
+                try:
+                    self._write()
+                except StorageError as e:
+                    if not self.best_effort:
+                        raise
+                    self.warn(f"cannot write a lock ({e.message}); reading without one")
+                    return
                 # Two processes may have checked at the same moment: look again after writing.
                 conflicts = self._conflicts()
                 if not conflicts:
@@ -137,6 +148,7 @@ class RepoLock:
                     hint = "that lock looks stale; if its process is really gone, rerun with --break-lock"
                 raise RepositoryLocked(holder.describe(), hint=hint)
             time.sleep(min(1.0 + random.random(), max(0.05, deadline - time.monotonic())))
+        self.held = True
         self._thread = threading.Thread(target=self._refresh, name="qfbackup-lock-refresh", daemon=True)
         self._thread.start()
 
@@ -148,6 +160,8 @@ class RepoLock:
                 self.warn(f"could not refresh lock: {e}")
 
     def release(self) -> None:
+        if not self.held:
+            return
         self._stop.set()
         if self._thread:
             self._thread.join()

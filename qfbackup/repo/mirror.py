@@ -25,6 +25,7 @@ class CopyReport:
     bytes_copied: int = 0
     present: int = 0
     keys_removed: list[str] = field(default_factory=list)
+    corrupt: list[str] = field(default_factory=list)  # local objects that failed their hash: not copied
 
 
 def _check_same_repo(src: Store, dst: Store) -> None:
@@ -63,7 +64,11 @@ def copy_repository(src: Store, dst: Store, *, progress=None) -> CopyReport:
             if have.get(obj.name) == obj.size:
                 report.present += 1
                 continue
-            _copy(src, dst, obj.name, report, verify=True)
+            try:
+                _copy(src, dst, obj.name, report, verify=True)
+            except IntegrityError:
+                # Keep mirroring everything healthy: one bad local pack must not freeze the off-site copy.
+                report.corrupt.append(obj.name)
             if progress:
                 progress(obj.size)
     for name in sorted(set(dst_keys) - set(src_keys)):

@@ -18,7 +18,8 @@ from qfbackup.repo.index import BlobLocation, pack_name
 from qfbackup.repo.objects import CorruptObject, open_blob
 from qfbackup.repo.store import ObjectMissing
 
-MAX_RANGE = 8 * 1024 * 1024
+MAX_RANGE = 8 * 1024 * 1024  # stored bytes per GET
+MAX_RANGE_RAW = 16 * 1024 * 1024  # and decompressed bytes: well-compressing data (21x for pgbench) must not balloon
 PREFETCH_RANGES = 4
 
 
@@ -65,6 +66,7 @@ def _chunk_ids(repo, ref: StreamRef) -> Iterator[bytes]:
 def _ranges(repo, ref: StreamRef) -> Iterator[tuple[str, int, int, list[tuple[bytes, BlobLocation]]]]:
     """Group the stream's chunks into contiguous byte ranges of the same pack."""
     cur: list[tuple[bytes, BlobLocation]] = []
+    raw = 0
     for blob_id in _chunk_ids(repo, ref):
         loc = _locate(repo, blob_id)
         if cur:
@@ -73,11 +75,13 @@ def _ranges(repo, ref: StreamRef) -> Iterator[tuple[str, int, int, list[tuple[by
             if (
                 loc.pack != last.pack
                 or loc.offset != last.offset + last.length
-                or (loc.offset + loc.length - start > MAX_RANGE)
+                or loc.offset + loc.length - start > MAX_RANGE
+                or raw + loc.raw_len > MAX_RANGE_RAW
             ):
                 yield last.pack, start, last.offset + last.length, cur
-                cur = []
+                cur, raw = [], 0
         cur.append((blob_id, loc))
+        raw += loc.raw_len
     if cur:
         last = cur[-1][1]
         yield last.pack, cur[0][1].offset, last.offset + last.length, cur

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from qfbackup.repo.objects import MAX_SUPPORTED_WRITE_VERSION, MIN_SUPPORTED_REA
 from qfbackup.repo.store import ObjectMissing, Store
 
 CONFIG_NAME = "config"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -152,8 +154,25 @@ class Repository:
         return info
 
     # -- locking ----------------------------------------------------------------------------------------------
-    def lock(self, *, command: str, exclusive: bool = False, wait: float = 0.0, break_lock: bool = False, warn=None):
-        return RepoLock(self.store, exclusive=exclusive, command=command, wait=wait, break_lock=break_lock, warn=warn)
+    def lock(
+        self,
+        *,
+        command: str,
+        exclusive: bool = False,
+        wait: float = 0.0,
+        break_lock: bool = False,
+        warn=None,
+        best_effort: bool = False,
+    ):
+        return RepoLock(
+            self.store,
+            exclusive=exclusive,
+            command=command,
+            wait=wait,
+            break_lock=break_lock,
+            warn=warn,
+            best_effort=best_effort,
+        )
 
     # -- index ------------------------------------------------------------------------------------------------
     @property
@@ -207,7 +226,14 @@ class Repository:
 
     # -- snapshots --------------------------------------------------------------------------------------------
     def snapshots(self) -> list[Snapshot]:
-        snaps = [catalog.load_snapshot(self.store, self.keys, i) for i in catalog.snapshot_ids(self.store)]
+        """Every readable snapshot. A damaged one is skipped with a warning (verify names it): one bad old object
+        must not stop WAL archiving or every restore during an outage."""
+        snaps = []
+        for snap_id in catalog.snapshot_ids(self.store):
+            try:
+                snaps.append(catalog.load_snapshot(self.store, self.keys, snap_id))
+            except (IntegrityError, ObjectMissing) as e:
+                log.warning("skipping unreadable snapshot %s: %s (run `qfbackup verify`)", snap_id[:12], e)
         return sorted(snaps, key=lambda s: s.time)
 
     def snapshot(self, id_or_prefix: str) -> Snapshot:

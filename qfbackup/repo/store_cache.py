@@ -39,8 +39,11 @@ class CachingStore:
             pass
         data = self.inner.get(name)
         if content_hash(data) == name.rsplit("/", 1)[1]:  # only good copies are kept
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+                tmp.write_bytes(data)
+                os.replace(tmp, path)
+            except OSError:
+                pass  # a cache we cannot write (another user, full disk) only costs speed
         return data

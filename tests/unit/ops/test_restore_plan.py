@@ -52,7 +52,13 @@ def test_time_target_picks_newest_backup_before_it_and_wal_up_to_it():
     snaps = [backup("b1", 2, 2), backup("b2", 10, 10), wal_batch(list(range(2, 20)))]
     p = plan(Target("time", (T0 + timedelta(minutes=14, seconds=30)).isoformat()), snaps)
     assert p.backup.id == "b2"
-    assert p.wal_files[0] == wal.segment_name(1, 10) and p.wal_files[-1] == wal.segment_name(1, 15)
+    # up to the first segment archived after the target (15), plus a margin of 8 for the next commit after it
+    assert p.wal_files[0] == wal.segment_name(1, 10) and p.wal_files[-1] == wal.segment_name(1, 19)
+    far = plan(
+        Target("time", (T0 + timedelta(minutes=11, seconds=30)).isoformat()),
+        [*snaps[:2], wal_batch(list(range(2, 40)))],
+    )
+    assert far.wal_files[-1] == wal.segment_name(1, 12 + 8)
 
 
 def test_target_before_oldest_backup_refused():
