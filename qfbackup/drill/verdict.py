@@ -63,6 +63,8 @@ def judge_replay(
         v.failures.append("no WAL was replayed (pg_last_wal_replay_lsn is NULL)")
         return v
     replayed = wal.parse_lsn(facts.replay_lsn)
+    if facts.timeline is not None:
+        v.proofs.append(f"replay on timeline {facts.timeline} (last checkpoint), consistent state reached")
     if replayed < wal.parse_lsn(backup_stop_lsn):
         v.failures.append(f"replay stopped at {facts.replay_lsn}, before the base backup's end {backup_stop_lsn}")
     if target.kind == "latest":

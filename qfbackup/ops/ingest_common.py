@@ -18,12 +18,6 @@ from qfbackup.remote.command import RemoteCommandFailed
 from qfbackup.remote.ssh import SshSession
 
 MB = 1_000_000
-#: SSH channel window for bulk streams (base backups, dumps). Measured with in-process base backups of the
-#: scripts/bench ingest database (1.6 GB tar, loopback, 2 cores): 128 MiB (the SSH layer's default) gave
-#: 226-244 MB/s at 238-313 MiB peak RSS; 16 MiB 283-293 MB/s at ~190 MiB; 8 MiB 263-279 MB/s at 144-162 MiB;
-#: 4 MiB 263-284 at 125-139. A big window is not free: when the writer lags, paramiko buffers up to a window
-#: of data, and every receive then memmoves the rest of that buffer. 8 MiB still covers 400 MB/s at 20 ms
-#: round trip, far more than a LAN needs.
 FACTS_SQL = (
     "select current_setting('server_version_num'), current_setting('server_version'), "
     "(select system_identifier from pg_control_system()), "

@@ -238,9 +238,12 @@ class WalPuller:
         """Delete archived files on the host only once durable here and, if configured, off-site."""
         if self.policy.offsite is not None:
             from qfbackup.ops.access import offsite_store
+            from qfbackup.repo.lock import RepoLock
             from qfbackup.repo.mirror import copy_repository
 
-            copy_repository(self.repo.store, offsite_store(self.policy, "offsite"))
+            mirror = offsite_store(self.policy, "offsite")
+            with RepoLock(mirror, exclusive=False, command="wal pull (off-site copy)", warn=self.warn):
+                copy_repository(self.repo.store, mirror)
         current = {r.name: r for r in list_archive(session, self.cluster.wal_archive_dir)}
         # Only files unchanged since we read them: same size and mtime.
         victims = [f for f in files if current.get(f.name) == f]

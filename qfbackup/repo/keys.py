@@ -157,8 +157,8 @@ def unlock(store: Store, repo_id: str, cred: Credential) -> tuple[bytes, str]:
     for d in docs:
         try:
             master = unseal(_wrapping_key(cred, d["kdf"]), _unb64(d["wrapped"]), _aad(repo_id, d))
-        except (AuthenticationFailed, KeyError, ValueError):
-            continue  # not this credential's key, or a damaged key object
+        except (AuthenticationFailed, KeyError, ValueError, TypeError, UsageError):
+            continue  # not this credential's key, or a damaged key object (verify names it)
         if len(master) == MASTER_SECRET_LEN:
             return master, d["id"]
     what = "passphrase" if cred.kind == "passphrase" else "key file"
