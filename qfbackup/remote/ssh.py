@@ -6,7 +6,8 @@ which holds every trade) to whoever answers on that address. Authentication is b
 only: no agent, no ~/.ssh keys, so a backup never depends on whose shell started it.
 
 Throughput and correctness (see ../shared/env-notes.md, measured here): AES-256-GCM first in the cipher order,
-256 KiB packets and a 16 MiB window roughly double paramiko's bulk rate (a larger window only buffers more). Rekey limits are raised to 2**40
+256 KiB packets and a 16 MiB window roughly double paramiko's bulk rate (a larger window only buffers
+more). Rekey limits are raised to 2**40
 because a rekey that lands on the end of a stream deadlocks paramiko for 30 s and loses the tail of the data.
 The server may still start a rekey on its own; hence every stream checks its exit status and byte count.
 
