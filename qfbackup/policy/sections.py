@@ -115,7 +115,7 @@ def parse_repository(t: Table) -> Repository:
         passphrase_file=t.local_path("passphrase_file", None),
         key_file=t.local_path("key_file", None),
         cache_dir=t.local_path("cache_dir", DEFAULT_CACHE_DIR),
-        pack_size_mib=t.int("pack_size_mib", 16, low=1, high=1024),
+        pack_size_mib=t.int("pack_size_mib", 16, low=1, high=64),  # writer, verify and copy hold ~3 packs
         chunk_avg_kib=chunk,
         compression_level=t.int("compression_level", 3, low=1, high=22),
         workers=t.int("workers", 2, low=1, high=64),
