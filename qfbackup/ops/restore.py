@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from qfbackup.errors import UsageError
+from qfbackup.errors import IntegrityError, UsageError
 from qfbackup.ops.restore_plan import RestorePlan
 from qfbackup.ops.wal_catalog import WalCatalog
 from qfbackup.pg.recovery import recovery_settings
@@ -69,6 +69,34 @@ class _StreamFile:
         out = b"".join(parts)
         self.count += len(out)
         return out
+
+
+def safe_extract(tar: tarfile.TarFile, dest: Path) -> None:
+    """Extract a streamed tar without letting a member escape ``dest``.
+
+    Python's extraction filters exist from 3.11.4 on; Debian 12 ships 3.11.2, so the same rules (no absolute or
+    ``..`` paths, no links out of the tree, no device files) are applied here member by member.
+    """
+    if hasattr(tarfile, "data_filter"):
+        try:
+            tar.extractall(dest, filter="data")
+        except tarfile.FilterError as e:
+            raise IntegrityError(f"refusing tar member: {e}") from None
+        return
+    root = os.path.realpath(dest)
+    for member in tar:
+        target = os.path.realpath(os.path.join(root, member.name))
+        if os.path.isabs(member.name) or os.path.commonpath([root, target]) != root:
+            raise IntegrityError(f"refusing tar member {member.name!r}: outside the target directory")
+        if member.issym() or member.islnk():
+            base = os.path.dirname(target) if member.issym() else root
+            link = os.path.realpath(os.path.join(base, member.linkname))
+            if os.path.isabs(member.linkname) or os.path.commonpath([root, link]) != root:
+                raise IntegrityError(f"refusing tar link {member.name!r} -> {member.linkname!r}: outside the target")
+        if member.isdev():
+            raise IntegrityError(f"refusing device file {member.name!r} in a base backup")
+        member.mode &= 0o7777 & ~0o6000  # no setuid/setgid from a backup
+        tar.extract(member, root, set_attrs=True)
 
 
 def spool_dir(data_dir: str) -> str:
@@ -158,7 +186,7 @@ def restore_local(
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     src = _StreamFile(repo.read_stream(plan.backup.streams["base.tar"], progress=progress))
     with tarfile.open(fileobj=src, mode="r|") as tar:
-        tar.extractall(data_dir, filter="data")
+        safe_extract(tar, data_dir)
     while src.read(1 << 20):  # past the tar's end marker: reading to the end runs the stream's size/hash check
         pass
     result.bytes_written = src.count
