@@ -87,7 +87,9 @@ def validate(name: str, kind: str, head: bytes, size: int, *, pg_major: int, sys
     if kind == wal.WalKind.SEGMENT:
         wal.validate_segment_size(name, size)
     if kind in (wal.WalKind.SEGMENT, wal.WalKind.PARTIAL):
-        return wal.validate_segment_header(head, name, pg_major=pg_major, system_identifier=sysid).system_identifier
+        # A .partial (the old timeline's last segment after a promotion) has its segment's header.
+        segment = name.removesuffix(".partial")
+        return wal.validate_segment_header(head, segment, pg_major=pg_major, system_identifier=sysid).system_identifier
     if kind == wal.WalKind.HISTORY:
         wal.parse_history(head.decode(errors="replace"), name)
     return None
