@@ -23,7 +23,6 @@ from pathlib import Path, PurePosixPath
 
 from qfbackup.errors import IntegrityError, UsageError
 from qfbackup.ops.restore_plan import RestorePlan
-from qfbackup.ops.wal_catalog import WalCatalog
 from qfbackup.pg.recovery import recovery_settings
 from qfbackup.remote.targets import open_session
 
@@ -226,11 +225,9 @@ def _write_spool_file(path: Path, chunks) -> None:
 
 def stage_wal(repo, plan: RestorePlan, write) -> int:
     """Fetch the plan's WAL in parallel and hand each file's bytes to ``write(name, chunks)``."""
-    cat = WalCatalog.load(repo, plan.cluster)
-    refs = {name: cat.files[name].ref for name in plan.wal_files}
     with ThreadPoolExecutor(FETCH_WORKERS, thread_name_prefix="qfbackup-walfetch") as pool:
-        list(pool.map(lambda n: write(n, repo.read_stream(refs[n])), refs))
-    return len(refs)
+        list(pool.map(lambda n: write(n, repo.read_stream(plan.wal_refs[n])), plan.wal_files))
+    return len(plan.wal_files)
 
 
 def _pg_ctl(plan: RestorePlan) -> str:

@@ -15,7 +15,7 @@ from qfbackup.errors import NotFound, QfError, UsageError
 from qfbackup.ops.wal_catalog import WalCatalog
 from qfbackup.pg import wal
 from qfbackup.pg.recovery import Target, parse_time
-from qfbackup.repo.catalog import Snapshot
+from qfbackup.repo.catalog import Snapshot, StreamRef
 
 BASEBACKUP_KIND = "basebackup"
 MARGIN_SEGMENTS = 8
@@ -42,6 +42,7 @@ class RestorePlan:
     reachable_until: str
     notes: list[str] = field(default_factory=list)
     gap: str | None = None  # the missing segment that cuts the WAL short, if any
+    wal_refs: dict[str, StreamRef] = field(default_factory=dict, repr=False)  # where each file's bytes are
 
     @property
     def estimated_seconds(self) -> float:
@@ -212,6 +213,7 @@ def plan_restore(
         cluster=cluster, target=target, timeline=tli, backup=backup,
         wal_files=history + files, wal_bytes=sum(cat.files[n].size for n in history + files),
         base_bytes=backup.streams["base.tar"].size, reachable_until=reachable,
+        wal_refs={n: cat.files[n].ref for n in history + files},
     )  # fmt: skip
     plan.gap = gap
     if gap:
