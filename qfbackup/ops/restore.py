@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from qfbackup.errors import IntegrityError, UsageError
 from qfbackup.ops.restore_plan import RestorePlan
+from qfbackup.ops.wal_get import write_atomically
 from qfbackup.pg.recovery import recovery_settings
 from qfbackup.remote.targets import open_session
 
@@ -194,7 +195,7 @@ def restore_local(
 
     t0 = time.monotonic()
     spool.mkdir(exist_ok=True, mode=0o700)
-    result.wal_files = stage_wal(repo, plan, lambda name, chunks: _write_spool_file(spool / name, chunks))
+    result.wal_files = stage_wal(repo, plan, lambda name, chunks: write_atomically(spool / name, chunks))
     result.fetch_seconds = time.monotonic() - t0
 
     (data_dir / "standby.signal").unlink(missing_ok=True)
@@ -210,17 +211,6 @@ def restore_local(
         f"after promotion, remove the WAL spool {spool}",
     ]
     return result
-
-
-def _write_spool_file(path: Path, chunks) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            for c in chunks:
-                f.write(c)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def stage_wal(repo, plan: RestorePlan, write) -> int:

@@ -25,7 +25,8 @@ def _say(message: str) -> None:
     print(f"qfbackup wal-get: {message}", file=sys.stderr)  # lands in the PostgreSQL server log
 
 
-def _write(path: Path, chunks) -> None:
+def write_atomically(path: Path, chunks) -> None:
+    """Write a WAL file so that it appears whole or not at all (PostgreSQL may read it the next moment)."""
     tmp = path.with_name(f".{path.name}.qfbackup-tmp")
     try:
         with open(tmp, "wb") as f:
@@ -58,7 +59,7 @@ def wal_get(name: str, dest: Path, *, cluster: str, spool: Path | None, open_rep
     if stored is None:
         return MISSING
     try:
-        _write(dest, repo.read_stream(stored.ref))
+        write_atomically(dest, repo.read_stream(stored.ref))
     except Exception as e:
         _say(f"{name}: {getattr(e, 'message', None) or f'{type(e).__name__}: {e}'}")
         return FATAL
@@ -74,4 +75,4 @@ def _prefetch(repo, cat: WalCatalog, name: str, spool: Path, count: int) -> None
     later = [n for n in cat.segments() if wal.wal_sort_key(n) > wal.wal_sort_key(name)][:count]
     todo = [n for n in later if not (spool / n).exists()]
     with ThreadPoolExecutor(4, thread_name_prefix="qfbackup-prefetch") as pool:
-        list(pool.map(lambda n: _write(spool / n, repo.read_stream(cat.files[n].ref)), todo))
+        list(pool.map(lambda n: write_atomically(spool / n, repo.read_stream(cat.files[n].ref)), todo))
