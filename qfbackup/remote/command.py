@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from os import PathLike, fspath
 from typing import TYPE_CHECKING
 
+from paramiko import SSHException
+
 from qfbackup.errors import RemoteError, UsageError
 
 if TYPE_CHECKING:
@@ -262,6 +264,11 @@ class RemoteStream(io.BufferedIOBase):
         except TimeoutError:
             self._abort()
             self._error = RemoteTimeout(f"{self.command}: no output for {self._idle_timeout} s")
+            raise self._error from None
+        except (EOFError, OSError, SSHException) as e:
+            # recv() also *sends* (window adjustments): on a dead transport that raises, not returns b"".
+            self._abort()
+            self._error = ConnectionLost(self.host, f"{self.command}: {e or type(e).__name__}")
             raise self._error from None
         if not data:
             self._eof = True

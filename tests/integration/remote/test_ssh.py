@@ -190,6 +190,9 @@ def test_stream_killed_session_raises_promptly(sshd: SshServer) -> None:
         timer.join()
         assert time.monotonic() - t0 < 5
         assert "lost" in str(e.value) and getattr(e.value, "retryable", False)
+        deadline = time.monotonic() + 3  # the stream may see the dead socket a moment before the transport does
+        while sess.active and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert not sess.active
     with connect(target_for(sshd)) as again:  # the server itself is fine
         assert again.run(["true"]).ok
