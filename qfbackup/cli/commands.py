@@ -1,16 +1,21 @@
-"""Every top-level command, in the order ``qfbackup --help`` lists them."""
+"""Every top-level command and the module defining it, in the order ``qfbackup --help`` lists them.
 
-from qfbackup.cli.backup_cmd import backup
-from qfbackup.cli.catalog_cmd import list_, show
-from qfbackup.cli.copy_cmd import copy
-from qfbackup.cli.drill_cmd import drill
-from qfbackup.cli.key_cmd import key
-from qfbackup.cli.policy_cmd import policy
-from qfbackup.cli.repo_cmd import repo
-from qfbackup.cli.restore_cmd import restore
-from qfbackup.cli.snapshot_cmd import snapshot
-from qfbackup.cli.verify_cmd import verify
-from qfbackup.cli.wal_cmd import wal
-from qfbackup.cli.walget_cmd import wal_get_cmd
+Modules are imported only when their command runs: ``wal-get`` is PostgreSQL's restore_command, started once
+per WAL segment during replay, and must not pay for importing paramiko and every other command first.
+"""
 
-ALL = [repo, wal, backup, list_, show, restore, wal_get_cmd, snapshot, verify, copy, key, policy, drill]
+COMMANDS: dict[str, tuple[str, str]] = {
+    "repo": ("qfbackup.cli.repo_cmd", "repo"),
+    "wal": ("qfbackup.cli.wal_cmd", "wal"),
+    "backup": ("qfbackup.cli.backup_cmd", "backup"),
+    "list": ("qfbackup.cli.catalog_cmd", "list_"),
+    "show": ("qfbackup.cli.catalog_cmd", "show"),
+    "restore": ("qfbackup.cli.restore_cmd", "restore"),
+    "wal-get": ("qfbackup.cli.walget_cmd", "wal_get_cmd"),
+    "snapshot": ("qfbackup.cli.snapshot_cmd", "snapshot"),
+    "verify": ("qfbackup.cli.verify_cmd", "verify"),
+    "copy": ("qfbackup.cli.copy_cmd", "copy"),
+    "key": ("qfbackup.cli.key_cmd", "key"),
+    "policy": ("qfbackup.cli.policy_cmd", "policy"),
+    "drill": ("qfbackup.cli.drill_cmd", "drill"),
+}

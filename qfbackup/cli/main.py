@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import signal
 import sys
 
 import click
 
+from qfbackup.cli.commands import COMMANDS
 from qfbackup.cli.context import CliContext
 from qfbackup.errors import EXIT_INTERRUPTED, QfError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """Commands are imported when used (see cli/commands.py)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[name]
+        return getattr(importlib.import_module(module), attribute)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--policy",
     "policy_path",
@@ -63,13 +78,6 @@ def cli(
     )
 
 
-def _register() -> None:
-    from qfbackup.cli import commands
-
-    for command in commands.ALL:
-        cli.add_command(command)
-
-
 def _terminate(signum, frame) -> None:
     """systemd/cron stop with SIGTERM: unwind like Ctrl-C so locks are released and nothing half-done is committed."""
     raise KeyboardInterrupt
@@ -77,7 +85,6 @@ def _terminate(signum, frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and map every failure to its documented exit code."""
-    _register()
     signal.signal(signal.SIGTERM, _terminate)
     verbose = any(a in ("-v", "--verbose") or a.startswith("-vv") for a in (argv or sys.argv[1:]))
     try:
