@@ -9,7 +9,6 @@ import click
 from qfbackup.cli.context import CliContext, pass_ctx
 from qfbackup.errors import IntegrityError
 from qfbackup.ops.access import offsite_store
-from qfbackup.repo.lock import RepoLock
 from qfbackup.repo.mirror import copy_repository
 
 
@@ -26,9 +25,8 @@ def copy(ctx: CliContext, target: str) -> None:
     """Copy everything the off-site copy lacks (idempotent, resumable)."""
     repository = ctx.open_repo()
     dst = offsite_store(ctx.policy_or_none(), target)
-    mirror_lock = RepoLock(dst, exclusive=False, command="copy (destination)", wait=ctx.lock_wait, warn=ctx.warn)
-    with ctx.lock(repository, "copy"), mirror_lock, ctx.progress(f"copying to {dst.url}") as progress:
-        report = copy_repository(repository.store, dst, progress=progress)
+    with ctx.lock(repository, "copy"), ctx.progress(f"copying to {dst.url}") as progress:
+        report = copy_repository(repository.store, dst, progress=progress, lock_wait=ctx.lock_wait, warn=ctx.warn)
     ctx.result(
         {"to": dst.url, **asdict(report)},
         f"copied {report.copied} object(s), {report.bytes_copied} bytes to {dst.url}; {report.present} already there",

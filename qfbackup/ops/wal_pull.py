@@ -240,12 +240,14 @@ class WalPuller:
         """Delete archived files on the host only once durable here and, if configured, off-site."""
         if self.policy.offsite is not None:
             from qfbackup.ops.access import offsite_store
-            from qfbackup.repo.lock import RepoLock
             from qfbackup.repo.mirror import copy_repository
 
-            mirror = offsite_store(self.policy, "offsite")
-            with RepoLock(mirror, exclusive=False, command="wal pull (off-site copy)", warn=self.warn):
-                copy_repository(self.repo.store, mirror)
+            copied = copy_repository(
+                self.repo.store, offsite_store(self.policy, "offsite"), command="wal pull", warn=self.warn
+            )
+            if copied.corrupt:  # the off-site copy lacks something: the host's copy is still needed
+                self.warn(f"not removing WAL from the host: {len(copied.corrupt)} local object(s) are corrupt")
+                return
         current = {r.name: r for r in list_archive(session, self.cluster.wal_archive_dir)}
         # Only files unchanged since we read them: same size and mtime.
         victims = [f for f in files if current.get(f.name) == f]

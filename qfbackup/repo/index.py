@@ -7,7 +7,6 @@ small (about 130 bytes a blob, ~1.6 MiB per GiB of unique data at 80 KiB chunks)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from qfbackup.repo.crypto import RepoKeys
@@ -80,12 +79,6 @@ class Index:
 
     def packs(self) -> list[str]:
         return list(self._packs)
-
-    def items(self) -> Iterator[tuple[bytes, BlobLocation]]:
-        for blob_id in self._entries:
-            loc = self.get(blob_id)
-            assert loc is not None
-            yield blob_id, loc
 
 
 def encode_index(keys: RepoKeys, packs: list[PackRecord]) -> tuple[str, bytes]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from qfbackup.errors import IntegrityError, UsageError
 from qfbackup.repo.crypto import content_hash
+from qfbackup.repo.lock import RepoLock
 from qfbackup.repo.repository import CONFIG_NAME, Repository
 from qfbackup.repo.store import Store
 
@@ -39,8 +40,16 @@ def _check_same_repo(src: Store, dst: Store) -> None:
             )
 
 
-def copy_repository(src: Store, dst: Store, *, progress=None) -> CopyReport:
+def copy_repository(
+    src: Store, dst: Store, *, progress=None, command: str = "copy", lock_wait: float = 0.0, warn=None
+) -> CopyReport:
+    """Mirror ``src`` into ``dst`` under a shared lock on ``dst`` (the caller holds one on ``src``)."""
     _check_same_repo(src, dst)
+    with RepoLock(dst, exclusive=False, command=f"{command} (destination)", wait=lock_wait, warn=warn):
+        return _copy_all(src, dst, progress)
+
+
+def _copy_all(src: Store, dst: Store, progress) -> CopyReport:
     report = CopyReport()
     src_keys = {o.name: o.size for o in src.list("keys/")}
     if not src_keys:
