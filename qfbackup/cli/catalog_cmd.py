@@ -16,7 +16,11 @@ def list_(ctx: CliContext, cluster: str | None) -> None:
     repository = ctx.open_repo()
     with ctx.lock(repository, "list", read_only=True):
         snapshots = repository.snapshots()
-    names = [cluster] if cluster else sorted({s.source for s in snapshots if s.kind in ("basebackup", "dump", "wal")})
+    names = (
+        [ctx.known_cluster(cluster, snapshots)]
+        if cluster
+        else sorted({s.source for s in snapshots if s.kind in ("basebackup", "dump", "wal")})
+    )
     inventories = [cluster_inventory(repository, snapshots, name) for name in names]
     ctx.result([i.to_dict() for i in inventories], "\n\n".join(i.describe() for i in inventories) or "nothing stored")
 
@@ -33,7 +37,10 @@ def show(ctx: CliContext, snapshot_id: str) -> None:
     doc["streams"] = {k: {"size": v.size, "chunks": v.chunks} for k, v in snap.streams.items()}
     meta = dict(doc.get("meta", {}))
     if "files" in meta:
+        points = [f"{rp['name']} ({rp['lsn']})" for f in meta["files"].values() for rp in f.get("restore_points", ())]
         meta["files"] = f"{len(meta['files'])} file(s)"
+        if points:
+            meta["restore_points"] = ", ".join(points)
     lines = [f"{k:12} {v}" for k, v in doc.items() if k not in ("meta", "version")]
     lines += [f"  {k:22} {v}" for k, v in meta.items()]
     ctx.result(doc, "\n".join(lines))

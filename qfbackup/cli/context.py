@@ -45,6 +45,21 @@ class CliContext:
 
         return open_repository(self.policy_or_none(), self.repo_url, cache=cache)
 
+    def known_cluster(self, name: str, snapshots) -> str:
+        """``name`` if the policy or the repository knows that cluster; else a usage error (exit 2), so that a
+        typo never reads as an empty catalogue or an empty restore. Without a policy (the S3 copy alone after a
+        disaster) the repository's own snapshots say which clusters exist."""
+        from qfbackup.errors import UsageError
+
+        policy = self.policy_or_none()
+        in_repo = {s.source for s in snapshots if s.kind in ("basebackup", "dump", "wal", "wal-quarantine")}
+        in_policy = set(policy.clusters) if policy is not None else set()
+        if name in in_policy or name in in_repo:
+            return name
+        raise UsageError(
+            f"unknown cluster {name!r}", hint=f"known clusters: {', '.join(sorted(in_policy | in_repo)) or 'none'}"
+        )
+
     def lock(self, repo, command: str, *, exclusive: bool = False, read_only: bool = False):
         """``read_only``: the command only reads, so it may run on a repository it cannot write (see RepoLock)."""
         return repo.lock(

@@ -25,7 +25,8 @@ def _describe(r: dict) -> str:
             if r.get("rto_seconds") is not None
             else "-"
         ),
-        "  RPO         " + ", ".join(f"{k.replace('_s', '')} {v:.0f} s" for k, v in r["rpo"].items() if v is not None),
+        "  RPO         "
+        + (", ".join(f"{k.replace('_s', '')} {v:.0f} s" for k, v in r["rpo"].items() if v is not None) or "-"),
     ]
     lines += [f"  proof       {p}" for p in r["proofs"]]
     lines += [
@@ -63,7 +64,9 @@ def run(
     policy = ctx.policy
     if not (cluster or policy.drill.cluster):
         raise UsageError("no cluster to drill", hint="pass --cluster or set drill.cluster in the policy")
-    repository = ctx.open_repo()
+    # A drill proves the repository, not the local cache: every object it needs is read and authenticated from the
+    # repository itself, so a damaged object is found even while the cache still holds a good copy.
+    repository = ctx.open_repo(cache=False)
     drill = Drill(repository, policy, keep=keep, log=ctx.info)
     with ctx.lock(repository, "drill run", read_only=True):
         if dump_db is not None:
@@ -85,19 +88,24 @@ def history(ctx: CliContext, cluster: str | None, limit: int) -> None:
     from qfbackup.drill.image import default_cache_dir
 
     repository = ctx.open_repo()
+    if cluster:
+        ctx.known_cluster(cluster, repository.snapshots())
     rows = load_history(
         default_cache_dir(ctx.policy) / "history.sqlite", repository.config.id, cluster=cluster, limit=limit
     )
     summary = trend(rows)
     lines = [
         f"{r['started_at'][:19]}  {r['id']}  {r['cluster']:14} {r['kind']:5} "
-        f"{'PASSED' if r['passed'] else 'FAILED'}  RTO {r['rto_seconds'] or 0:.1f} s  "
-        f"RPO {r['rpo'].get('newest_wal_to_now_s') or 0:.0f} s"
+        f"{'PASSED' if r['passed'] else 'FAILED'}  RTO "
+        + (f"{r['rto_seconds']:.1f} s  " if r["rto_seconds"] is not None else "-  ")
+        + "RPO "
+        + (f"{rpo:.0f} s" if (rpo := r["rpo"].get("newest_wal_to_now_s")) is not None else "-")
         for r in rows
     ]
     if summary:
         lines.append(
-            f"{summary['passed']}/{summary['drills']} passed; last RTO {summary['last_rto_seconds']} s"
+            f"{summary['passed']}/{summary['drills']} passed; last RTO "
+            + (f"{summary['last_rto_seconds']} s" if summary["last_rto_seconds"] is not None else "-")
             + (
                 f"; recent mean {summary['rto_recent_mean_s']} s vs older {summary['rto_older_mean_s']} s"
                 if "rto_recent_mean_s" in summary

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from qfbackup.cli.context import CliContext
-from qfbackup.errors import UsageError
+from qfbackup.errors import QfError, UsageError
 from qfbackup.ops.restore import restore_local, restore_remote
 from qfbackup.ops.restore_plan import plan_restore
 from qfbackup.pg.recovery import ACTIONS, Target
@@ -22,6 +22,50 @@ def _target(pitr, latest, lsn, xid, name, exclusive) -> Target:
         raise UsageError("give exactly one of --pitr TIME, --latest, --target-lsn, --target-xid, --target-name")
     kind, value = given[0]
     return Target(kind, value, inclusive=not exclusive)
+
+
+def _archive_dir(ctx: CliContext, opts: dict) -> str | None:
+    if not opts["as_primary"]:
+        if opts["archive_dir"]:
+            raise UsageError("--archive-dir applies to --as-primary only")
+        return None
+    if opts["archive_dir"]:
+        return opts["archive_dir"]
+    policy = ctx.policy_or_none()
+    cluster = policy.cluster(opts["cluster"]) if policy is not None else None
+    if cluster is None or cluster.wal_archive_dir is None:
+        raise UsageError(
+            f"--as-primary needs an archive: cluster {opts['cluster']} has no wal_archive_dir in the policy",
+            hint="pass --archive-dir DIR (a directory on the restored server's machine that `wal pull` reads)",
+        )
+    return str(cluster.wal_archive_dir)
+
+
+def _refuse_or_warn(ctx: CliContext, plan, accept: bool) -> None:
+    """A --latest restore that cannot reach everything the repository holds is refused before anything is
+    written, naming the point it would reach and the one it would have reached; elsewhere (an exact target
+    that is still reachable) only the start may be older, which is said even under -q."""
+    lost = []
+    if plan.gap:
+        lost.append(f"WAL is missing at {plan.gap}, so replay stops at {plan.reachable_until}; the repository "
+                    f"holds WAL up to {plan.would_reach}")  # fmt: skip
+    if plan.unreadable:
+        lost.append(f"{len(plan.unreadable)} snapshot(s) cannot be read ({', '.join(sorted(plan.unreadable))[:200]}): "
+                    "a newer base backup or WAL may be among them, so the point that would have been reached is "
+                    "unknown")  # fmt: skip
+    text = "; ".join(lost)
+    if plan.target.kind == "latest" and not accept:
+        raise RestoreDegraded(
+            f"restore --latest would reach only {plan.reachable_until}, not the newest point: {text}",
+            hint="restore from the off-site copy (--repo s3://...), or accept the earlier point with --accept-earlier",
+        )
+    ctx.warn(f"this restore may stop short of what the repository holds: {text}")
+
+
+class RestoreDegraded(QfError):
+    """{}"""
+
+    exit_code = 1
 
 
 @click.group(invoke_without_command=True)
@@ -38,6 +82,24 @@ def _target(pitr, latest, lsn, xid, name, exclusive) -> Target:
 @click.option("--host", help="Restore onto this host from the policy (over SSH) instead of this machine.")
 @click.option("--action", type=click.Choice(ACTIONS), help="At the target: promote, pause (default) or shutdown.")
 @click.option("--owner", default="postgres", show_default=True, help="Local user to own the restored files.")
+@click.option(
+    "--as-primary",
+    is_flag=True,
+    help="The restore becomes the new primary: it archives its WAL (and its new timeline's history) into the "
+    "cluster's archive from the first moment. Without it the restore is a copy that never archives.",
+)
+@click.option(
+    "--archive-dir",
+    metavar="DIR",
+    help="With --as-primary: archive into DIR on the restored server's machine (default: the cluster's "
+    "wal_archive_dir from the policy).",
+)
+@click.option(
+    "--accept-earlier",
+    is_flag=True,
+    help="Restore even though the plan stops short of what the repository holds (a WAL gap, or unreadable "
+    "catalogue objects); without it such a --latest restore is refused.",
+)
 @click.option("--dry-run", is_flag=True, help="Only print the plan: backup, WAL and bytes needed, estimate.")
 @click.option("--force", is_flag=True, help="Allow a non-empty target (files are added/overwritten, none deleted).")
 @click.pass_context
@@ -63,17 +125,21 @@ def restore(click_ctx: click.Context, **opts) -> None:
         )
     if not opts["to"] and not opts["dry_run"]:
         raise UsageError("--to DIR is required (the new data directory)")
+    archive_dir = _archive_dir(ctx, opts)
     repository = ctx.open_repo()
     with ctx.lock(repository, "restore", read_only=True):
-        plan = plan_restore(repository, opts["cluster"], target, timeline=opts["timeline"], backup_id=opts["backup_id"])
+        snapshots = repository.snapshots()
+        ctx.known_cluster(opts["cluster"], snapshots)
+        plan = plan_restore(
+            repository, opts["cluster"], target, timeline=opts["timeline"], backup_id=opts["backup_id"],
+            snapshots=snapshots,
+        )  # fmt: skip
         if opts["dry_run"]:
             ctx.result(plan.to_dict(), plan.describe() + "\n(dry run: nothing was changed)")
             return
         ctx.info(plan.describe())
-        if plan.gap:  # even under -q: the operator must know this restore stops short of the newest WAL
-            ctx.warn(
-                f"WAL is missing at {plan.gap}: recovery stops at {plan.reachable_until}, not at the newest stored WAL"
-            )
+        if plan.degraded:
+            _refuse_or_warn(ctx, plan, opts["accept_earlier"])
         action = opts["action"] or ("promote" if target.kind == "latest" else "pause")
         with ctx.progress("writing base backup", total=plan.base_bytes) as progress:
             if opts["host"]:
@@ -85,6 +151,7 @@ def restore(click_ctx: click.Context, **opts) -> None:
                     opts["to"],
                     action=action,
                     force=opts["force"],
+                    archive_dir=archive_dir,
                     progress=progress,
                 )
             else:
@@ -95,6 +162,7 @@ def restore(click_ctx: click.Context, **opts) -> None:
                     action=action,
                     force=opts["force"],
                     owner=opts["owner"],
+                    archive_dir=archive_dir,
                     progress=progress,
                 )
     where = f"{result.host}:{result.data_dir}" if result.host else result.data_dir
@@ -102,6 +170,9 @@ def restore(click_ctx: click.Context, **opts) -> None:
         f"restored base backup {plan.backup.short_id} into {where} ({result.write_seconds:.1f} s); "
         f"staged {result.wal_files} WAL file(s) in {result.spool} ({result.fetch_seconds:.1f} s)",
         f"recovery target: {target.describe()}, then {action}",
+        f"the new primary: archives WAL into {archive_dir} from the start"
+        if archive_dir
+        else "a copy: archive_mode = off (it never archives; restore with --as-primary to make a new primary)",
         *result.next_steps,
     ]
     ctx.result(asdict(result), "\n".join(human))

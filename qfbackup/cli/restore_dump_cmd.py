@@ -69,6 +69,7 @@ def restore_dump_cmd(
         raise UsageError("--jobs, --tmpdir and --no-globals apply to --to-dsn only")
     repository = ctx.open_repo()
     with ctx.lock(repository, "restore dump", read_only=True):
+        ctx.known_cluster(cluster_name, repository.snapshots())
         if to_file is not None:
             _to_file(ctx, repository, cluster_name, database, to_file, snapshot_id, dry_run)
             return

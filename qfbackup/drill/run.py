@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from qfbackup.catalog.window import Coverage, Window
 from qfbackup.drill import history
 from qfbackup.drill.engine import ContainerSpec, Mount, detect_engine
 from qfbackup.drill.image import default_cache_dir, drill_image
@@ -26,11 +27,14 @@ from qfbackup.drill.script import DUMP_SCRIPT, PITR_SCRIPT, parse, render
 from qfbackup.drill.verdict import Verdict, judge_checks, judge_replay
 from qfbackup.errors import DrillUnavailable, QfError, UsageError
 from qfbackup.ops.restore import restore_local
-from qfbackup.ops.restore_plan import base_backups, plan_restore
-from qfbackup.ops.wal_catalog import WalCatalog
+from qfbackup.ops.restore_plan import plan_restore
 from qfbackup.pg.recovery import Target, parse_time
 
 CONTAINER_WAL = "/drill/wal"
+
+
+class DrillFailed(QfError):
+    """{}"""
 
 
 @dataclass
@@ -56,21 +60,48 @@ class DrillResult:
         return asdict(self)
 
 
-def choose_target(spec: str, repo, cluster: str, snapshots, rnd: random.Random) -> Target:
-    """``random`` (a time inside the restorable window), ``latest``, an ISO time, or an LSN."""
+def choose_target(spec: str, window: Window, rnd: random.Random) -> Target:
+    """``random`` (a time inside the current restorable window), ``latest``, an ISO time, or an LSN."""
     if spec == "latest":
         return Target("latest")
     if spec != "random":
         return Target("lsn", spec) if "/" in spec and ":" not in spec else Target("time", spec)
-    latest = plan_restore(repo, cluster, Target("latest"), snapshots=snapshots)
-    cat = WalCatalog.from_snapshots(cluster, snapshots)
-    newest = cat.files[latest.wal_files[-1]].mtime if latest.wal_files else None
-    start = min(parse_time(b.meta["stopped_at"]) for b in base_backups(snapshots, cluster))
-    if newest is None or datetime.fromtimestamp(newest, UTC) - start < timedelta(seconds=2):
+    start, end = window.first.end_time, window.reach.end_time
+    if end - start < timedelta(seconds=2):
         raise UsageError("the restorable window is too short for a random target", hint="use --target latest")
-    end = datetime.fromtimestamp(newest, UTC) - timedelta(seconds=1)
     moment = start + timedelta(seconds=1) + (end - start - timedelta(seconds=1)) * rnd.random()
-    return Target("time", moment.isoformat(timespec="microseconds"))
+    return Target("time", min(moment, end - timedelta(seconds=1)).isoformat(timespec="microseconds"))
+
+
+def check_readable(repo) -> None:
+    """Fail the drill while any snapshot cannot be read (``repo.snapshots()`` skipped it): the newest base backup,
+    WAL or dump may be among them, and a real restore would silently start from an older one."""
+    unreadable = getattr(repo, "unreadable_snapshots", {})
+    if unreadable:
+        raise DrillFailed(
+            f"{len(unreadable)} snapshot(s) in the repository cannot be read ("
+            + "; ".join(f"{i[:12]}: {why}" for i, why in sorted(unreadable.items())[:3])
+            + "): the newest base backup, WAL or dump may be among them, a real restore would silently start earlier"
+        )
+
+
+def current_window(repo, cluster: str, snapshots) -> Window:
+    """The window a drill proves: the newest timeline's, from the newest base backup to the newest stored WAL.
+
+    Anything that makes it smaller than what the repository claims to hold fails the drill: a catalogue object
+    that cannot be read (it may be the newest backup or WAL), a history file missing, or a gap after the newest
+    base backup (replay from it would stop there and silently lose the WAL after it)."""
+    check_readable(repo)
+    cov = Coverage(repo, cluster, snapshots)
+    view = cov.view(cov.latest_timeline())
+    if view.error:
+        raise DrillFailed(f"timeline {view.timeline}: {view.error}")
+    if view.open_gaps:
+        raise DrillFailed(
+            f"WAL gap inside the restorable window ({view.open_gaps[0]}): replay from the newest base backup stops "
+            f"at {view.current.reach.describe()}"
+        )
+    return view.current
 
 
 def _logs(out_dir: Path) -> dict[str, str]:
@@ -134,8 +165,10 @@ class Drill:
     def _finish(self, result: DrillResult, verdict: Verdict, work: Path) -> DrillResult:
         result.failures, result.proofs, result.checks = verdict.failures, verdict.proofs, verdict.checks
         result.passed = verdict.passed
-        result.rto_seconds = round(sum(result.phases.values()), 2)
-        if self.drill.max_rto_minutes and result.rto_seconds > self.drill.max_rto_minutes * 60:
+        # A drill that never restored measured no recovery time: no RTO (not 0), and no place in the trend.
+        result.rto_seconds = round(sum(result.phases.values()), 2) if "restore" in result.phases else None
+        rto = result.rto_seconds
+        if self.drill.max_rto_minutes and rto is not None and rto > self.drill.max_rto_minutes * 60:
             result.failures.append(
                 f"RTO {result.rto_seconds:.0f} s exceeds max_rto_minutes {self.drill.max_rto_minutes}"
             )
@@ -210,20 +243,17 @@ class Drill:
         )
 
         def body(work: Path, engine, image) -> Verdict:
-            target = choose_target(target_spec, self.repo, cluster, snapshots, rnd)
+            window = current_window(self.repo, cluster, snapshots)
+            target = choose_target(target_spec, window, rnd)
             result.target = {"spec": target_spec, "kind": target.kind, "value": target.value}
             plan = plan_restore(self.repo, cluster, target, snapshots=snapshots)
-            if plan.gap:
-                return Verdict(failures=[f"WAL gap at {plan.gap}: recovery cannot go past {plan.reachable_until}"])
             staged = plan  # exactly what `qfbackup restore` would stage: the drill tests the real thing
             result.backup, result.wal_files = plan.backup.id, len(staged.wal_files)
-            cat = WalCatalog.from_snapshots(cluster, snapshots)
-            newest = cat.newest_segment()
-            now = time.time()
+            newest = window.reach.end_time.timestamp()  # the newest point replay can reach: RPO counts from it
             result.rpo = {
-                "newest_wal_to_now_s": round(now - newest.mtime, 1) if newest else None,
-                "target_to_newest_wal_s": round(newest.mtime - target.time.timestamp(), 1)
-                if newest and target.time
+                "newest_wal_to_now_s": round(time.time() - newest, 1),
+                "target_to_newest_wal_s": round(newest - target.time.timestamp(), 1)
+                if target.time
                 else 0.0
                 if target.kind == "latest"
                 else None,
@@ -251,8 +281,8 @@ class Drill:
                 newest_segment=newest_staged,
             )
             if not verdict.failures:
-                # For "latest", the target moment is when the newest stored WAL was archived.
-                moment = target.time or (datetime.fromtimestamp(newest.mtime, UTC) if newest else None)
+                # For "latest", the target moment is when the newest replayable WAL was archived.
+                moment = target.time or window.reach.end_time
                 judge_checks(verdict, facts, self.drill.checks_for(cluster), target_time=moment, logs=logs)
                 self._judge_completion(verdict, run, facts)
             return verdict
@@ -273,6 +303,7 @@ class Drill:
         )
 
         def body(work: Path, engine, image) -> Verdict:
+            check_readable(self.repo)  # the newest dump may be the unreadable one: never drill an older instead
             db = database or next(iter(self.policy.cluster(cluster).databases), None)
             good = [s for s in dumps if s.meta.get("databases", {}).get(db, {}).get("status") == "ok"]
             if not good:

@@ -36,6 +36,7 @@ run_checks() {{
     db=$(cat "/drill/input/checks/$n.db")
     v=$($PSQL -d "$db" -f "$f" 2>/drill/out/check-$n.err)
     rc=$?
+    [ -n "$v" ] || v={null}  # no row at all is no value: NULL, never an empty string that passes "is not null"
     fact CHECK "$n" "$rc" "${{v%%$'\n'*}}"
   done
   if [ "{amcheck}" = 1 ]; then

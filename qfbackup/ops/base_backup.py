@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from qfbackup.errors import RemoteError, UsageError
-from qfbackup.ops.ingest_common import ServerFacts, mb_per_s, remote_detail, server_facts, utc_now
+from qfbackup.ops.ingest_common import ServerFacts, mb_per_s, remote_detail, server_clock, server_facts, utc_now
 from qfbackup.pg.basebackup import (
     LABEL_MEMBER,
     MANIFEST_MEMBER,
@@ -146,6 +146,7 @@ class _Streamed:
     position: BackupPosition
     seconds: float
     stopped_at: str
+    end_time: str
 
 
 def _stream_tar(session: SshSession, source: Cluster, label: str, segment_size: int, w: RepoWriter) -> _Streamed:
@@ -161,11 +162,12 @@ def _stream_tar(session: SshSession, source: Cluster, label: str, segment_size: 
     with session.stream(argv) as out:
         ref = w.store_stream(ScanningReader(out, scanner))
     seconds, stopped_at = time.monotonic() - t0, utc_now()
+    end_time = server_clock(session, source)  # after pg_basebackup exited: never before the consistency point
     tar = scanner.finish()
     backup_label = parse_backup_label(tar.captured[LABEL_MEMBER].data)
     manifest = parse_manifest_tail(tar.captured[MANIFEST_MEMBER].data)
     position = backup_position(backup_label, manifest, segment_size)
-    return _Streamed(ref, tar, backup_label, manifest, position, seconds, stopped_at)
+    return _Streamed(ref, tar, backup_label, manifest, position, seconds, stopped_at, end_time)
 
 
 def _meta(
@@ -185,6 +187,7 @@ def _meta(
         **facts.to_meta(),
         "started_at": started_at,
         "stopped_at": s.stopped_at,
+        "end_time": s.end_time,
         "duration_s": round(s.seconds, 3),
         "throughput_mb_s": mb_per_s(s.ref.size, s.seconds),
         "bytes_raw": s.ref.size,

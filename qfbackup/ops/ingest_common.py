@@ -87,6 +87,15 @@ def server_facts(session: SshSession, cluster: Cluster) -> ServerFacts:
         raise ServerQueryFailed(cluster.name, session.target.host, f"unexpected answer {rows!r}") from None
 
 
+def server_clock(session: SshSession, cluster: Cluster) -> str:
+    """The server's clock now, in UTC with microseconds: the clock commit timestamps (and so time targets) use."""
+    rows = psql_rows(session, cluster, "select extract(epoch from clock_timestamp())")
+    try:
+        return datetime.fromtimestamp(float(rows[0][0]), UTC).isoformat(timespec="microseconds")
+    except (IndexError, ValueError):
+        raise ServerQueryFailed(cluster.name, session.target.host, f"unexpected answer {rows!r}") from None
+
+
 def remote_detail(error: RemoteError, program: str = "the remote command") -> str:
     """The useful part of a remote failure for a one-sentence message: who exited how, after how much output,
     and the stderr tail (where PostgreSQL tools say why), without repeating the whole command line."""

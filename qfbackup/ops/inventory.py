@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from qfbackup.errors import QfError
-from qfbackup.ops.restore_plan import base_backups, plan_restore
-from qfbackup.ops.wal_catalog import QUARANTINE_KIND, WAL_KIND, WalCatalog
-from qfbackup.pg.recovery import Target
+from qfbackup.catalog.window import Coverage
+
+RESTORE_POINTS_SHOWN = 20  # the newest ones in the text listing; --json has them all
 
 
 @dataclass
@@ -17,6 +16,7 @@ class Inventory:
     dumps: list[dict] = field(default_factory=list)
     wal: dict = field(default_factory=dict)
     windows: list[dict] = field(default_factory=list)  # per timeline: from, to (or why none)
+    restore_points: list[dict] = field(default_factory=list)  # name, lsn, time, timeline, segment
 
     def to_dict(self) -> dict:
         return self.__dict__
@@ -25,7 +25,7 @@ class Inventory:
         lines = [f"cluster {self.cluster}"]
         lines.append(f"  base backups ({len(self.base_backups)}):")
         lines += [
-            f"    {b['id'][:12]}  {b['stopped_at']}  tl {b['timeline']}  {b['start_lsn']}..{b['stop_lsn']}  "
+            f"    {b['id'][:12]}  {b['consistent_at']}  tl {b['timeline']}  {b['start_lsn']}..{b['stop_lsn']}  "
             f"{b['bytes']:,} bytes"
             for b in self.base_backups
         ]
@@ -39,28 +39,39 @@ class Inventory:
             f"{len(w['gaps'])} gap(s), {len(w['quarantined'])} quarantined"
         )
         lines += [f"    GAP {g}" for g in w["gaps"]]
+        shown = self.restore_points[-RESTORE_POINTS_SHOWN:]
+        lines.append(
+            f"  restore points ({len(self.restore_points)}):"
+            + (" the newest:" if len(shown) < len(self.restore_points) else "")
+        )
+        lines += [f"    {r['time'][:23]}  {r['lsn']:>12}  tl {r['timeline']}  {r['name']}" for r in shown]
         for win in self.windows:
             if win.get("error"):
                 lines.append(f"  timeline {win['timeline']}: not restorable ({win['error']})")
-            else:
-                lines.append(f"  timeline {win['timeline']}: restorable from {win['from']} to {win['to']}")
+                continue
+            lines.append(f"  timeline {win['timeline']}: restorable from {win['from']} to {win['to']}")
+            lines += [
+                f"    earlier window from {w['from']} to {w['to']} (cut by a gap at {w['cut_by_gap']})"
+                for w in win["windows"][:-1]
+            ]
         return "\n".join(lines)
 
 
 def cluster_inventory(repo, snapshots, cluster: str) -> Inventory:
     inv = Inventory(cluster)
-    backups = base_backups(snapshots, cluster)
+    cov = Coverage(repo, cluster, snapshots)
     inv.base_backups = [
         {
             "id": b.id,
-            "stopped_at": b.meta.get("stopped_at"),
-            "timeline": b.meta.get("start_timeline"),
-            "start_lsn": b.meta.get("start_lsn"),
-            "stop_lsn": b.meta.get("stop_lsn"),
-            "bytes": b.streams["base.tar"].size,
-            "from_standby": b.meta.get("from_standby", False),
+            "stopped_at": b.snapshot.meta.get("stopped_at"),
+            "consistent_at": b.end_time.isoformat(),
+            "timeline": b.start_timeline,
+            "start_lsn": b.snapshot.meta.get("start_lsn"),
+            "stop_lsn": b.snapshot.meta.get("stop_lsn"),
+            "bytes": b.snapshot.streams["base.tar"].size,
+            "from_standby": b.snapshot.meta.get("from_standby", False),
         }
-        for b in backups
+        for b in cov.backups
     ]
     inv.dumps = [
         {
@@ -74,37 +85,16 @@ def cluster_inventory(repo, snapshots, cluster: str) -> Inventory:
         for s in snapshots
         if s.kind == "dump" and s.source == cluster
     ]
-    cat = WalCatalog.from_snapshots(cluster, [s for s in snapshots if s.kind in (WAL_KIND, QUARANTINE_KIND)])
-    segs = cat.segments()
+    segs = cov.wal.segments()
+    views = cov.views()
     inv.wal = {
-        "files": len(cat.files),
+        "files": len(cov.wal.files),
         "first": segs[0] if segs else None,
         "last": segs[-1] if segs else None,
-        "gaps": [str(g) for g in cat.gaps()],
-        "quarantined": sorted(cat.quarantined),
-        "timelines": cat.timelines(),
+        "gaps": sorted({str(g) for v in views for g in v.open_gaps}),
+        "quarantined": sorted(cov.wal.quarantined),
+        "timelines": cov.wal.timelines(),
     }
-    for tli in sorted({*cat.timelines(), *(b["timeline"] for b in inv.base_backups)}):
-        try:
-            inv.windows.append(_window(repo, snapshots, cluster, backups, tli))
-        except (QfError, ValueError) as e:
-            inv.windows.append({"timeline": tli, "error": getattr(e, "message", str(e))})
+    inv.windows = [v.to_dict() for v in views]
+    inv.restore_points = [r.to_dict() for r in cov.wal.restore_points()]
     return inv
-
-
-def _window(repo, snapshots, cluster: str, backups, tli: int) -> dict:
-    """The continuous restorable window: from the oldest backup whose WAL runs unbroken to the newest point."""
-    plans = []
-    for b in backups:
-        if b.meta["start_timeline"] > tli:
-            continue
-        plan = plan_restore(repo, cluster, Target("latest"), timeline=tli, backup_id=b.id, snapshots=snapshots)
-        plans.append((b, plan))
-    unbroken = [(b, p) for b, p in plans if not p.gap]
-    if not unbroken:
-        raise QfError("every base backup on this timeline is cut off by a WAL gap")
-    first, plan = unbroken[0]
-    window = {"timeline": tli, "from": first.meta["stopped_at"], "to": plan.reachable_until}
-    if len(unbroken) < len(plans):
-        window["note"] = f"{len(plans) - len(unbroken)} older base backup(s) are cut off by WAL gaps"
-    return window

@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 from qfbackup.errors import IntegrityError, UsageError
 from qfbackup.ops.restore_plan import RestorePlan
 from qfbackup.ops.wal_get import write_atomically
-from qfbackup.pg.recovery import recovery_settings
+from qfbackup.pg.recovery import merge_auto_conf, recovery_settings
 from qfbackup.remote.targets import open_session
 
 FETCH_WORKERS = 4
@@ -99,17 +99,63 @@ def safe_extract(tar: tarfile.TarFile, dest: Path) -> None:
         tar.extract(member, root, set_attrs=True)
 
 
+def _check_remote_target(session, host: str, d: PurePosixPath, force: bool) -> None:
+    pid = session.run(["cat", str(d / "postmaster.pid")])
+    if pid.ok:
+        running = live_postmaster(
+            pid.stdout.decode(errors="replace"), lambda p: session.run(["test", "-d", f"/proc/{p}"]).ok
+        )
+        if running is not None:
+            raise UsageError(
+                f"{host}:{d} is the data directory of a running server (postmaster.pid names live process {running})",
+                hint="stop that server and restore into a new directory; --force never overrides this",
+            )
+    listing = session.run(["find", str(d), "-mindepth", "1", "-maxdepth", "1", "-print", "-quit"])
+    if listing.ok and listing.stdout.strip() and not force:
+        raise UsageError(f"restore target {host}:{d} is not empty", hint="restore into a new or empty directory")
+
+
 def spool_dir(data_dir: str) -> str:
     return data_dir.rstrip("/") + ".qfbackup-wal"
 
 
+def recovery_log(data_dir: str) -> str:
+    """Where the server's log goes during recovery: beside the data directory, never inside it (a log inside
+    would travel into the next base backup)."""
+    return data_dir.rstrip("/") + ".recovery.log"
+
+
+def live_postmaster(pid_text: str, alive) -> int | None:
+    """The pid in a postmaster.pid if ``alive(pid)`` says that process exists, else None (a stale file)."""
+    first = pid_text.split("\n", 1)[0].strip()
+    return int(first) if first.isdigit() and alive(int(first)) else None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def check_local_target(path: Path, force: bool) -> None:
     pid = path / "postmaster.pid"
-    if pid.exists() and not force:
-        raise UsageError(
-            f"{path} is the data directory of a server that may be running (postmaster.pid exists)",
-            hint="stop it and move it aside; restore into a new directory",
-        )
+    if pid.exists():
+        # never, --force or not: writing under a running server corrupts it (pgBackRest refuses too)
+        running = live_postmaster(pid.read_text(errors="replace"), _pid_alive)
+        if running is not None:
+            raise UsageError(
+                f"{path} is the data directory of a running server (postmaster.pid names live process {running})",
+                hint="stop that server and restore into a new directory; --force never overrides this",
+            )
+        if not force:
+            raise UsageError(
+                f"{path} is the data directory of a server that may be running (postmaster.pid exists)",
+                hint="stop it and move it aside; restore into a new directory",
+            )
     if path.exists() and any(path.iterdir()) and not force:
         raise UsageError(f"restore target {path} is not empty", hint="restore into a new or empty directory")
 
@@ -171,8 +217,11 @@ def restore_local(
     force: bool = False,
     owner: str = "postgres",
     restore_command: str | None = None,
+    archive_dir: str | None = None,
     progress=None,
 ) -> RestoreResult:
+    """``archive_dir``: the restore becomes the new primary and archives there (None: a copy that never
+    archives)."""
     data_dir = data_dir.absolute()
     check_local_target(data_dir, force)
     uid, gid = _owner(owner)
@@ -199,14 +248,24 @@ def restore_local(
     result.fetch_seconds = time.monotonic() - t0
 
     (data_dir / "standby.signal").unlink(missing_ok=True)
-    with open(data_dir / "postgresql.auto.conf", "a") as f:
-        f.write("\n" + _settings(plan, restore_command, action))
+    auto = data_dir / "postgresql.auto.conf"
+    old = auto.read_text() if auto.exists() else ""
+    write_atomically(auto, [merge_auto_conf(old, _settings(plan, restore_command, action, archive_dir)).encode()])
+    os.chmod(auto, 0o600)
     (data_dir / "recovery.signal").touch()
+    log = Path(recovery_log(str(data_dir)))
+    log.touch()
+    if archive_dir is not None and not Path(archive_dir).is_dir():
+        Path(archive_dir).mkdir(parents=True, mode=0o700)
+        if os.geteuid() == 0:
+            os.chown(archive_dir, uid, gid)
     _chown_tree(data_dir, uid, gid)
     _chown_tree(spool, uid, gid)
+    if os.geteuid() == 0:
+        os.chown(log, uid, gid)
     result.next_steps = [note] if note else []
     result.next_steps += [
-        f"start it: runuser -u {owner} -- {_pg_ctl(plan)} -D {data_dir} -l {data_dir}/recovery.log start",
+        f"start it: runuser -u {owner} -- {_pg_ctl(plan)} -D {data_dir} -l {log} start",
         "watch: grep -E 'recovery stopping|consistent recovery state|archive recovery complete' on the log",
         f"after promotion, remove the WAL spool {spool}",
     ]
@@ -225,15 +284,26 @@ def _pg_ctl(plan: RestorePlan) -> str:
     return f"/usr/lib/postgresql/{plan.backup.meta.get('pg_major', 15)}/bin/pg_ctl"
 
 
-def _settings(plan: RestorePlan, command: str, action: str) -> str:
+def _settings(plan: RestorePlan, command: str, action: str, archive_dir: str | None) -> str:
+    intent = f"new primary archiving to {archive_dir}" if archive_dir else "a copy that does not archive"
     return recovery_settings(
-        plan.target, restore_command=command, timeline=str(plan.timeline), action=action,
-        note=f"qfbackup restore of {plan.cluster} from base backup {plan.backup.id[:12]} to {plan.target.describe()}",
+        plan.target, restore_command=command, timeline=str(plan.timeline), action=action, archive_dir=archive_dir,
+        note=f"qfbackup restore of {plan.cluster} from base backup {plan.backup.id[:12]} to {plan.target.describe()}"
+        f" ({intent})",
     )  # fmt: skip
 
 
 def restore_remote(
-    repo, policy, plan: RestorePlan, host: str, data_dir: str, *, action: str, force: bool = False, progress=None
+    repo,
+    policy,
+    plan: RestorePlan,
+    host: str,
+    data_dir: str,
+    *,
+    action: str,
+    force: bool = False,
+    archive_dir: str | None = None,
+    progress=None,
 ) -> RestoreResult:
     """Restore onto another host over SSH: the host needs PostgreSQL and an SSH key, not qfbackup."""
     d = PurePosixPath(data_dir)
@@ -243,9 +313,7 @@ def restore_remote(
     command = spool_restore_command(str(spool))
     result = RestoreResult(plan.to_dict(), data_dir, host, str(spool), command)
     with open_session(policy, host) as session:
-        listing = session.run(["find", str(d), "-mindepth", "1", "-maxdepth", "1", "-print", "-quit"])
-        if listing.ok and listing.stdout.strip() and not force:
-            raise UsageError(f"restore target {host}:{d} is not empty", hint="restore into a new or empty directory")
+        _check_remote_target(session, host, d, force)
         session.run(["mkdir", "-p", "-m", "700", str(d), str(spool)], check=True)
         t0 = time.monotonic()
         stream = repo.read_stream(plan.backup.streams["base.tar"], progress=progress)
@@ -260,13 +328,15 @@ def restore_remote(
         )  # fmt: skip
         result.fetch_seconds = time.monotonic() - t0
         session.run(["rm", "-f", str(d / "standby.signal")], check=True)
-        settings = ("\n" + _settings(plan, command, action)).encode()
-        session.upload(
-            ["dd", f"of={d / 'postgresql.auto.conf'}", "oflag=append", "conv=notrunc", "status=none"], [settings]
-        )
-        session.run(["touch", str(d / "recovery.signal")], check=True)
+        auto = d / "postgresql.auto.conf"
+        old = session.run(["cat", str(auto)])
+        merged = merge_auto_conf(old.stdout.decode() if old.ok else "", _settings(plan, command, action, archive_dir))
+        session.upload(["dd", f"of={auto}", "status=none"], [merged.encode()])
+        session.run(["touch", str(d / "recovery.signal"), recovery_log(str(d))], check=True)
+        if archive_dir is not None:
+            session.run(["mkdir", "-p", "-m", "700", archive_dir], check=True)
     result.next_steps = [
-        f"on {host}: {_pg_ctl(plan)} -D {d} -l {d}/recovery.log start",
+        f"on {host}: {_pg_ctl(plan)} -D {d} -l {recovery_log(str(d))} start",
         f"after promotion, remove the WAL spool {spool} on {host}",
     ]
     return result

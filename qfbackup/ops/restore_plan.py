@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from qfbackup.errors import NotFound, QfError, UsageError
-from qfbackup.ops.wal_catalog import WalCatalog
+from qfbackup.catalog.backups import BaseBackup
+from qfbackup.catalog.restore_points import ResolvedName, resolve
+from qfbackup.catalog.window import Coverage, HistoryMissing, Reach, when
+from qfbackup.errors import IntegrityError, NotFound, QfError, UsageError
 from qfbackup.pg import wal
-from qfbackup.pg.recovery import Target, parse_time
+from qfbackup.pg.recovery import Target
 from qfbackup.repo.catalog import Snapshot, StreamRef
 
-BASEBACKUP_KIND = "basebackup"
 MARGIN_SEGMENTS = 8
 # Rough rates for the time estimate (measured on the 2-core CI machine; see scripts/bench restore).
 WRITE_MB_S = 250.0
@@ -40,9 +41,18 @@ class RestorePlan:
     wal_bytes: int
     base_bytes: int
     reachable_until: str
+    consistent_at: str  # the backup's consistency point: no target before it can be reached from it
     notes: list[str] = field(default_factory=list)
     gap: str | None = None  # the missing segment that cuts the WAL short, if any
     wal_refs: dict[str, StreamRef] = field(default_factory=dict, repr=False)  # where each file's bytes are
+    restore_point: dict | None = None  # a name target: the record it means (name, lsn, time, timeline)
+    unreadable: dict[str, str] = field(default_factory=dict)  # snapshots the catalogue could not read: id -> why
+    would_reach: str | None = None  # past a gap: the newest stored WAL, which replay cannot reach
+
+    @property
+    def degraded(self) -> bool:
+        """The plan may stop short of what the repository holds: a gap, or catalogue objects it cannot read."""
+        return bool(self.gap or self.unreadable)
 
     @property
     def estimated_seconds(self) -> float:
@@ -57,6 +67,7 @@ class RestorePlan:
             "backup": {
                 "id": self.backup.id,
                 "stopped_at": m.get("stopped_at"),
+                "consistent_at": self.consistent_at,
                 "start_lsn": m.get("start_lsn"),
                 "stop_lsn": m.get("stop_lsn"),
                 "bytes": self.base_bytes,
@@ -69,6 +80,9 @@ class RestorePlan:
             },
             "reachable_until": self.reachable_until,
             "gap": self.gap,
+            "would_reach": self.would_reach,
+            "restore_point": self.restore_point,
+            "unreadable_snapshots": sorted(self.unreadable),
             "estimated_seconds": round(self.estimated_seconds, 1),
             "notes": self.notes,
         }
@@ -78,7 +92,7 @@ class RestorePlan:
         b, w = d["backup"], d["wal"]
         lines = [
             f"restore plan for cluster {self.cluster}, target {self.target.describe()}, timeline {self.timeline}",
-            f"  base backup   {b['id'][:12]}  stopped {b['stopped_at']}  LSN {b['start_lsn']}..{b['stop_lsn']}  "
+            f"  base backup   {b['id'][:12]}  consistent {b['consistent_at']}  LSN {b['start_lsn']}..{b['stop_lsn']}  "
             f"{b['bytes']:,} bytes",
             f"  WAL           {w['files']} file(s), {w['bytes']:,} bytes  {w['first'] or ''}..{w['last'] or ''}",
             f"  reachable     up to {self.reachable_until}",
@@ -87,59 +101,58 @@ class RestorePlan:
         return "\n".join(lines + [f"  note          {n}" for n in self.notes])
 
 
-def base_backups(snapshots: list[Snapshot], cluster: str) -> list[Snapshot]:
-    backups = [s for s in snapshots if s.kind == BASEBACKUP_KIND and s.source == cluster]
-    return sorted(backups, key=lambda s: wal.parse_lsn(s.meta["stop_lsn"]))
-
-
-def newest_backup_start_segno(snapshots: list[Snapshot], cluster: str) -> int | None:
-    backups = base_backups(snapshots, cluster)
-    return wal.segment_of_lsn(wal.parse_lsn(backups[-1].meta["start_lsn"])) if backups else None
-
-
-def _when(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
-
-
-def _stopped(b: Snapshot) -> datetime:
-    return parse_time(b.meta["stopped_at"])
-
-
-def _ancestry(repo, cat: WalCatalog, timeline: int) -> list[wal.TimelineSpan]:
-    if timeline == 1:
-        return wal.timeline_ancestry(1, [])
-    name = wal.history_file_name(timeline)
-    if name not in cat.files:
-        raise TargetUnreachable(f"timeline {timeline} has no history file {name} in the repository")
-    text = b"".join(repo.read_stream(cat.files[name].ref)).decode()
-    return wal.timeline_ancestry(timeline, wal.parse_history(text, name))
-
-
-def _choose_backup(backups: list[Snapshot], target: Target, backup_id: str | None) -> Snapshot:
+def _choose_backup(
+    backups: list[BaseBackup], target: Target, backup_id: str | None, named: ResolvedName | None
+) -> BaseBackup:
     if backup_id:
         chosen = [b for b in backups if b.id.startswith(backup_id)]
         if len(chosen) != 1:
-            raise UsageError(f"--backup {backup_id} names {len(chosen)} base backups of this cluster")
+            raise UsageError(f"--backup {backup_id} names {len(chosen)} base backups on this timeline's history")
         return chosen[0]
     if target.kind == "time":
-        before = [b for b in backups if _stopped(b) < target.time]
+        # strictly before: a target at or before a backup's consistency point cannot be reached from it
+        before = [b for b in backups if b.end_time < target.time]
         if not before:
             raise TargetUnreachable(
-                f"target {target.value} is before the oldest base backup (stopped {backups[0].meta['stopped_at']})"
+                f"target {target.value} is before the oldest base backup's consistent point "
+                f"({backups[0].end_time.isoformat()})"
             )
-        return max(before, key=_stopped)
+        return max(before, key=lambda b: b.end_time)
     if target.kind == "lsn":
-        before = [b for b in backups if wal.parse_lsn(b.meta["stop_lsn"]) <= target.lsn]
+        before = [b for b in backups if b.stop_lsn <= target.lsn]
         if not before:
             raise TargetUnreachable(
-                f"target LSN {target.value} is before the oldest base backup (stop LSN {backups[0].meta['stop_lsn']})"
+                f"target LSN {target.value} is before the oldest base backup "
+                f"(stop LSN {wal.format_lsn(backups[0].stop_lsn)})"
             )
         return before[-1]
+    if named is not None:
+        return _backup_for_name(backups, named)
     if target.kind == "latest":
         return backups[-1]
-    # xid / name: their position in WAL is unknown until replay, so start from the oldest backup: slower,
-    # but it reaches the target whenever the WAL does. --backup picks a newer one when the operator knows.
+    # xid (or a name in WAL stored before restore points were indexed): its position in WAL is unknown until
+    # replay, so start from the oldest backup: slower, but it reaches the target whenever the WAL does. --backup
+    # picks a newer one when the operator knows.
     return backups[0]
+
+
+def _backup_for_name(backups: list[BaseBackup], named: ResolvedName) -> BaseBackup:
+    """The newest backup consistent before the restore point from which replay meets no earlier restore point of
+    the same name (PostgreSQL stops at the first one it replays)."""
+    lsn = named.point.lsn
+    fits = [b for b in backups if b.stop_lsn <= lsn and not any(b.start_lsn <= o.lsn < lsn for o in named.others)]
+    if fits:
+        return fits[-1]
+    if not any(b.stop_lsn <= lsn for b in backups):
+        raise TargetUnreachable(
+            f"restore point {named.point.name!r} (LSN {wal.format_lsn(lsn)}) is before the oldest base backup "
+            f"(stop LSN {wal.format_lsn(backups[0].stop_lsn)})"
+        )
+    raise TargetUnreachable(
+        f"restore point name {named.point.name!r} occurs {len(named.others) + 1} times and no base backup lies "
+        f"between the newest one (LSN {wal.format_lsn(lsn)}) and the one before it: replay would stop at that one",
+        hint=f"restore to it by position: --target-lsn {wal.format_lsn(lsn)}",
+    )
 
 
 def plan_restore(
@@ -152,98 +165,107 @@ def plan_restore(
     snapshots: list[Snapshot] | None = None,
 ) -> RestorePlan:
     snapshots = repo.snapshots() if snapshots is None else snapshots
-    backups = base_backups(snapshots, cluster)
-    if not backups:
+    cov = Coverage(repo, cluster, snapshots)
+    if not cov.backups:
         raise NotFound(
             f"no base backup of cluster {cluster} in the repository",
             hint=f"take one: qfbackup backup base --cluster {cluster}",
         )
-    cat = WalCatalog.from_snapshots(cluster, [s for s in snapshots if s.kind in ("wal", "wal-quarantine")])
-    tli = timeline or max([1, *cat.timelines(), *(b.meta["start_timeline"] for b in backups)])
-    ancestry = _ancestry(repo, cat, tli)
-    on_path = {span.timeline for span in ancestry}
-    backups = [b for b in backups if b.meta["start_timeline"] in on_path]
-    if not backups:
-        raise TargetUnreachable(f"no base backup lies on timeline {tli}'s history")
-    backup = _choose_backup(backups, target, backup_id)
+    named = resolve(cov, target.value, timeline) if target.kind == "name" else None
+    tli = named.timeline if named else timeline or cov.latest_timeline()
+    try:
+        ancestry = cov.ancestry(tli)
+    except HistoryMissing as e:
+        raise TargetUnreachable(e.message, hint=e.hint) from None
+    view = cov.view(tli)
+    if not view.backups:
+        raise TargetUnreachable(
+            f"no base backup lies on timeline {tli}'s history (every stored backup is on another timeline, or was "
+            "taken after this timeline forked off)",
+            hint=f"take a base backup on timeline {tli}, or restore along another --timeline",
+        )
+    unreadable = dict(getattr(repo, "unreadable_snapshots", {}))
+    if backup_id and (damaged := [i for i in unreadable if i.startswith(backup_id)]):
+        raise IntegrityError(f"snapshot {damaged[0]} (--backup {backup_id}) cannot be read: {unreadable[damaged[0]]}")
+    backup = _choose_backup(view.backups, target, backup_id, named)
+    reach = cov.reach(backup, tli)
+    stop_lsn = target.lsn if target.kind == "lsn" else named.point.lsn if named else None
 
-    first = wal.segment_of_lsn(wal.parse_lsn(backup.meta["start_lsn"]))
-    last_in_backup = wal.segment_of_end_lsn(wal.parse_lsn(backup.meta["stop_lsn"]))
     files: list[str] = []
-    segno = first
-    last_ok: str | None = None
-    missing: str | None = None
-    while True:
+    hit = False  # the target lies in the WAL gathered so far
+    for segno in range(backup.first_segno, reach.last_segno + 1):
         name = wal.segment_file_for(ancestry, segno)
-        stored = cat.files.get(name)
+        stored = cov.wal.files.get(name)
         if stored is None:
-            if segno > last_in_backup:  # inside the backup's own range the tar carries the WAL
-                missing = name
-                break
-        else:
-            files.append(name)
-            last_ok = name
-            if target.kind == "time" and datetime.fromtimestamp(stored.mtime, UTC) >= target.time:
-                break  # archived after the target: it holds the first commit past it
-            if target.kind == "lsn" and segno >= wal.segment_of_lsn(target.lsn):
-                break
-        segno += 1
-
-    newest_segno = max((wal.parse_segment_name(n)[1] for n in cat.segments()), default=-1)
-    gap = missing if missing and newest_segno > segno else None  # else it is just where the WAL ends
-    reach_lsn = wal.format_lsn(wal.segment_start_lsn(segno)) if missing else None
-    newest = cat.files[last_ok] if last_ok else None
-    reachable = (
-        f"LSN {reach_lsn} (WAL up to {last_ok}, archived {_when(newest.mtime)})" if missing and newest
-        else f"the end of {last_ok} (archived {_when(newest.mtime)})" if newest
-        else f"the end of the base backup (LSN {backup.meta['stop_lsn']})"
-    )  # fmt: skip
-    _check_reachable(target, gap, missing, reachable, cat, files)
-
-    if not missing and target.kind != "latest":
+            continue  # inside the backup's own range, whose WAL the tar carries
+        files.append(name)
+        if target.kind == "time" and datetime.fromtimestamp(stored.mtime, UTC) >= target.time:
+            hit = True  # archived after the target: it holds the first commit past it
+            break
+        if stop_lsn is not None and segno >= wal.segment_of_lsn(stop_lsn):
+            hit = True
+            break
+    _check_reachable(target, reach, hit, stop_lsn)
+    last = wal.parse_segment_name(files[-1])[1] if files else backup.last_segno
+    if hit:
         # A margin past the target: replay must see the first record *after* it (e.g. the next commit after a
         # time target), which a quiet period or an archive_timeout switch can push into the next segments.
-        for extra in range(segno + 1, segno + 1 + MARGIN_SEGMENTS):
-            name = wal.segment_file_for(ancestry, extra)
-            if name not in cat.files:
-                break
-            files.append(name)
-    history = [wal.history_file_name(t) for t in sorted(on_path) if t > 1]
+        for extra in range(last + 1, min(last + 1 + MARGIN_SEGMENTS, reach.last_segno + 1)):
+            files.append(wal.segment_file_for(ancestry, extra))
+    # Every stored history file, not only this path's: at promotion PostgreSQL picks a new timeline ID above
+    # every one it can find through restore_command, and an ID already used elsewhere could not be archived.
+    history = wal.sort_wal_names(n for n, f in cov.wal.files.items() if f.kind == wal.WalKind.HISTORY)
+    names = history + files
     plan = RestorePlan(
-        cluster=cluster, target=target, timeline=tli, backup=backup,
-        wal_files=history + files, wal_bytes=sum(cat.files[n].size for n in history + files),
-        base_bytes=backup.streams["base.tar"].size, reachable_until=reachable,
-        wal_refs={n: cat.files[n].ref for n in history + files},
+        cluster=cluster, target=target, timeline=tli, backup=backup.snapshot,
+        wal_files=names, wal_bytes=sum(cov.wal.files[n].size for n in names),
+        base_bytes=backup.snapshot.streams["base.tar"].size, reachable_until=reach.describe(),
+        consistent_at=backup.end_time.isoformat(),
+        wal_refs={n: cov.wal.files[n].ref for n in names}, gap=reach.gap, unreadable=unreadable,
     )  # fmt: skip
-    plan.gap = gap
-    if gap:
-        plan.notes.append(f"WAL stops at a gap: {gap} is missing, later WAL cannot be replayed")
-    if target.kind in ("xid", "name"):
+    if reach.gap:
+        newest = cov.wal.files[wal.segment_file_for(ancestry, cov.path_segnos(tli)[-1])]
+        plan.would_reach = f"the end of {newest.name} (archived {when(newest.mtime)})"
+    if unreadable:
         plan.notes.append(
-            f"the position of {target.kind} {target.value} is only known during replay; "
+            f"{len(unreadable)} snapshot(s) cannot be read ({', '.join(i[:12] for i in sorted(unreadable))}): "
+            "they may hold a newer base backup or WAL of this cluster, so this plan may start or end earlier "
+            "than the repository could; `qfbackup verify` names them, the off-site copy may hold good ones"
+        )
+    if reach.gap:
+        plan.notes.append(f"WAL stops at a gap: {reach.gap} is missing, later WAL cannot be replayed")
+    if named:
+        plan.restore_point = named.point.to_dict()
+        plan.notes.append(
+            f"restore point {named.point.name!r} at LSN {wal.format_lsn(named.point.lsn)} on timeline "
+            f"{named.point.timeline}, created {plan.restore_point['time']}"
+        )
+    elif target.kind == "name":
+        plan.notes.append(
+            f"{len(cov.wal.unindexed_segments())} segment(s) were stored before restore points were indexed: the "
+            f"position of {target.value!r} is only known during replay; if it is not in the stored WAL, PostgreSQL "
+            "stops with an error"
+        )
+    if target.kind == "xid":
+        plan.notes.append(
+            f"the position of xid {target.value} is only known during replay; "
             "if it is not in the stored WAL, PostgreSQL stops with an error, not silently"
         )
     return plan
 
 
-def _check_reachable(
-    target: Target, gap: str | None, missing: str | None, reachable: str, cat: WalCatalog, files: list[str]
-) -> None:
-    if target.kind == "time":
-        last = cat.files.get(files[-1]) if files else None
-        if last is None or datetime.fromtimestamp(last.mtime, UTC) < target.time:
-            why = f"WAL gap at {gap}" if gap else "no WAL archived after it is stored yet"
-            raise TargetUnreachable(
-                f"target {target.value} is not reachable ({why}); the latest reachable point is {reachable}",
-                hint="choose an earlier --pitr time, or --latest; `qfbackup wal pull` may fetch newer WAL",
-            )
-    elif (
-        target.kind == "lsn"
-        and missing
-        and wal.parse_lsn(target.value) >= wal.segment_start_lsn(wal.parse_segment_name(missing)[1])
-    ):
-        where = f"a WAL gap at {gap}" if gap else "the newest stored WAL"
+def _check_reachable(target: Target, reach: Reach, hit: bool, stop_lsn: int | None) -> None:
+    why = f"WAL gap at {reach.gap}" if reach.gap else None
+    if target.kind == "time" and not hit:
         raise TargetUnreachable(
-            f"target LSN {target.value} is beyond {where}; the latest reachable point is {reachable}",
+            f"target {target.value} is not reachable ({why or 'no WAL archived after it is stored yet'}); "
+            f"the latest reachable point is {reach.describe()}",
+            hint="choose an earlier --pitr time, or --latest; `qfbackup wal pull` may fetch newer WAL",
+        )
+    if stop_lsn is not None and stop_lsn >= reach.end_lsn:
+        what = f"LSN {target.value}" if target.kind == "lsn" else f"restore point {target.value!r}"
+        raise TargetUnreachable(
+            f"target {what} is beyond {why or 'the newest stored WAL'}; "
+            f"the latest reachable point is {reach.describe()}",
             hint="choose an earlier target, or find the missing segment",
         )

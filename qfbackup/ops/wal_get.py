@@ -14,8 +14,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from qfbackup.catalog.wal import WalCatalog
 from qfbackup.errors import QfError
-from qfbackup.ops.wal_catalog import WalCatalog
 from qfbackup.pg import wal
 
 FOUND, MISSING, FATAL = 0, 1, 126

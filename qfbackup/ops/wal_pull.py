@@ -16,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from qfbackup.catalog.wal import QUARANTINE_KIND, WAL_KIND, WalCatalog
+from qfbackup.catalog.window import Coverage
 from qfbackup.errors import IntegrityError, RemoteError, UsageError
-from qfbackup.ops.restore_plan import newest_backup_start_segno
-from qfbackup.ops.wal_catalog import QUARANTINE_KIND, WAL_KIND, WalCatalog
 from qfbackup.pg import wal
+from qfbackup.pg.walrecords import Carry, RestorePointScanner
 from qfbackup.remote.ssh import ConnectionLost
 from qfbackup.remote.targets import open_session
 from qfbackup.repo.catalog import Snapshot
@@ -54,19 +55,23 @@ class PullResult:
 
 
 class _Head:
-    """Pass-through reader that keeps the first bytes (for validation) and counts the rest."""
+    """Pass-through reader that keeps the first bytes (for validation), counts the rest and shows every byte to
+    ``scanner`` (the restore point index of a segment)."""
 
-    def __init__(self, src, keep: int) -> None:
+    def __init__(self, src, keep: int, scanner: RestorePointScanner | None = None) -> None:
         self.src = src
         self.keep = keep
         self.head = bytearray()
         self.size = 0
+        self.scanner = scanner
 
     def read(self, n: int = -1) -> bytes:
         data = self.src.read(n)
         if len(self.head) < self.keep:
             self.head += data[: self.keep - len(self.head)]
         self.size += len(data)
+        if self.scanner is not None and data:
+            self.scanner.feed(data)
         return data
 
 
@@ -115,6 +120,19 @@ class WalPuller:
         self.result = PullResult(cluster_name)
         self.catalog = WalCatalog.load(repo, cluster_name)
         self.stored = set(self.catalog.files)
+        self._carries = {n: f.carry for n, f in self.catalog.files.items() if f.carry}  # segment -> its carry_out
+
+    def _carry(self, name: str) -> Carry | None:
+        """The previous segment's unfinished restore point record, if one may continue into ``name`` (the scanner
+        ignores a carry that does not end where this segment starts, e.g. the parent timeline's at a fork)."""
+        tli, segno = wal.parse_segment_name(name)
+        before = [(p, d) for p, d in self._carries.items() if wal.parse_segment_name(p)[1] == segno - 1]
+        for _, doc in sorted(before, key=lambda pd: wal.parse_segment_name(pd[0])[0] != tli):  # same timeline first
+            try:
+                return Carry.from_dict(doc)
+            except IntegrityError:
+                return None
+        return None
 
     def run(self) -> PullResult:
         started = time.monotonic()
@@ -136,9 +154,7 @@ class WalPuller:
                 self.warn(f"connection lost ({e.message}); reconnecting ({attempt}/{RECONNECTS})")
                 time.sleep(min(2.0**attempt, 10.0))
         snapshots = self.repo.snapshots()
-        open_gaps, _ = WalCatalog.from_snapshots(self.cluster.name, snapshots).open_gaps(
-            newest_backup_start_segno(snapshots, self.cluster.name)
-        )
+        open_gaps, _ = Coverage(self.repo, self.cluster.name, snapshots).gaps()
         self.result.gaps = [str(g) for g in open_gaps]
         self.result.seconds = time.monotonic() - started
         return self.result
@@ -183,8 +199,9 @@ class WalPuller:
     def _pull_one(self, session, writer, f: RemoteFile, good: dict, bad: dict) -> None:
         kind = wal.classify(f.name).kind
         path = self.cluster.wal_archive_dir / f.name
+        scanner = RestorePointScanner(f.name, carry=self._carry(f.name)) if kind == wal.WalKind.SEGMENT else None
         with session.stream(["cat", "--", str(path)]) as stream:
-            head = _Head(stream, HEAD_BYTES if kind != wal.WalKind.HISTORY else 1 << 20)
+            head = _Head(stream, HEAD_BYTES if kind != wal.WalKind.HISTORY else 1 << 20, scanner)
             ref = writer.store_stream(head)
         try:
             if head.size != f.size:
@@ -199,7 +216,14 @@ class WalPuller:
             )
             if sysid is not None and self.catalog.system_identifier is None:
                 self.catalog.system_identifier = sysid
-            good[f.name] = (f, ref)
+            extra = {}
+            if scanner is not None:
+                extra["restore_points"] = [
+                    {"name": rp.name, "lsn": wal.format_lsn(rp.lsn), "time": rp.time} for rp in scanner.finish()
+                ]
+                if scanner.carry_out is not None:
+                    extra["rp_carry"] = self._carries[f.name] = scanner.carry_out.to_dict()
+            good[f.name] = (f, ref, extra)
             self.result.pulled.append(f.name)
         except IntegrityError as e:
             bad[f.name] = (f, ref, e.message)
@@ -213,11 +237,15 @@ class WalPuller:
         def files(items):
             return {n: {"kind": str(wal.classify(n).kind), "size": f.size, "mtime": f.mtime} for n, (f, *_) in items}
 
+        good_files = files(good.items())
+        for n, (_, _, extra) in good.items():
+            good_files[n].update(extra)
+
         before = writer.stats["bytes_stored"]
         if good:
             writer.commit(Snapshot(
-                kind=WAL_KIND, source=self.cluster.name, streams={n: ref for n, (_, ref) in good.items()},
-                meta={"files": files(good.items()), "system_identifier": self.catalog.system_identifier},
+                kind=WAL_KIND, source=self.cluster.name, streams={n: ref for n, (_, ref, _) in good.items()},
+                meta={"files": good_files, "system_identifier": self.catalog.system_identifier},
             ))  # fmt: skip
             self.stored.update(good)
         if bad:
@@ -234,7 +262,7 @@ class WalPuller:
             )
         self.result.bytes_stored += writer.stats["bytes_stored"] - before
         if good and remove and self.cluster.remove_after:
-            self._remove_from_host(session, [f for f, _ in good.values()])
+            self._remove_from_host(session, [f for f, _, _ in good.values()])
 
     def _remove_from_host(self, session, files: list[RemoteFile]) -> None:
         """Delete archived files on the host only once durable here and, if configured, off-site."""

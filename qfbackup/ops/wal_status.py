@@ -11,16 +11,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from qfbackup.catalog.window import Coverage
 from qfbackup.errors import QfError
-from qfbackup.ops.restore_plan import newest_backup_start_segno
-from qfbackup.ops.wal_catalog import WalCatalog
 from qfbackup.pg import wal
 from qfbackup.remote.targets import open_session
 
 QUERY = (
     "select pg_current_wal_lsn(), pg_walfile_name(pg_current_wal_lsn()), extract(epoch from now()),"
     " coalesce(a.last_archived_wal, ''), coalesce(extract(epoch from a.last_archived_time), 0), a.failed_count,"
-    " coalesce(a.last_failed_wal, ''), coalesce(extract(epoch from a.last_failed_time), 0)"
+    " coalesce(a.last_failed_wal, ''), coalesce(extract(epoch from a.last_failed_time), 0),"
+    " current_setting('archive_mode')"
     " from pg_stat_archiver a"
 )
 
@@ -33,6 +33,8 @@ class WalStatus:
     newest_archived_at: float | None = None
     current_lsn: str | None = None
     current_segment: str | None = None
+    server_timeline: int | None = None
+    archive_mode: str | None = None
     lag_segments: int | None = None
     lag_bytes: int | None = None
     lag_seconds: float | None = None
@@ -92,22 +94,32 @@ def _query_primary(policy, cluster) -> list[str]:
 
 def wal_status(repo, policy, cluster_name: str, *, max_lag_minutes: float | None = None) -> WalStatus:
     cluster = policy.cluster(cluster_name)
-    snapshots = repo.snapshots()
-    cat = WalCatalog.from_snapshots(cluster_name, snapshots)
+    cov = Coverage(repo, cluster_name, repo.snapshots())
+    cat = cov.wal
     st = WalStatus(cluster_name, stored_files=len(cat.files), timelines=cat.timelines())
-    open_gaps, superseded = cat.open_gaps(newest_backup_start_segno(snapshots, cluster_name))
+    open_gaps, superseded = cov.gaps()
     st.gaps = [str(g) for g in open_gaps]
     st.superseded_gaps = [str(g) for g in superseded]
     st.quarantined = sorted(cat.quarantined)
     newest = cat.newest_segment()
     if newest:
         st.newest_segment, st.newest_archived_at = newest.name, newest.mtime
+    for view in cov.views():
+        if view.error and view.timeline > 1 and view.timeline not in cat.history_timelines():
+            name = wal.history_file_name(view.timeline)
+            st.problems.append(
+                f"timeline {view.timeline} has WAL or backups but no history file {name} in the repository: nothing "
+                f"on it can be restored; fix: copy pg_wal/{name} from the server into the archive, then "
+                "`qfbackup wal pull`"
+            )
     try:
-        lsn, seg, now, last_wal, last_time, failed, failed_wal, failed_time = _query_primary(policy, cluster)
-    except QfError as e:
-        st.problems.append(f"cannot query the primary: {e.message}")
+        row = _query_primary(policy, cluster)
+        lsn, seg, now, last_wal, last_time, failed, failed_wal, failed_time, archive_mode = row
+    except (QfError, ValueError) as e:
+        st.problems.append(f"cannot query the primary: {getattr(e, 'message', e)}")
     else:
-        st.current_lsn, st.current_segment = lsn, seg
+        st.current_lsn, st.current_segment, st.archive_mode = lsn, seg, archive_mode
+        st.server_timeline = wal.parse_segment_name(seg)[0]
         st.archiver = {
             "last_archived_wal": last_wal,
             "last_archived_time": float(last_time),
@@ -115,8 +127,7 @@ def wal_status(repo, policy, cluster_name: str, *, max_lag_minutes: float | None
             "last_failed_wal": failed_wal,
             "last_failed_time": float(failed_time),
         }
-        if float(failed_time) > float(last_time):
-            st.problems.append(f"archive_command is failing on the host (last failure on {failed_wal})")
+        st.problems += _archiving_problems(st, cov, float(last_time), float(failed_time), failed_wal)
         if newest:
             _, cur_segno = wal.parse_segment_name(seg)
             _, new_segno = wal.parse_segment_name(newest.name)
@@ -132,6 +143,30 @@ def wal_status(repo, policy, cluster_name: str, *, max_lag_minutes: float | None
     if st.lag_seconds is not None and limit and st.lag_seconds > limit * 60:
         st.problems.append(f"WAL lag {st.lag_seconds / 60:.0f} min exceeds {limit} min")
     return st
+
+
+def _archiving_problems(st: WalStatus, cov: Coverage, last_time: float, failed_time: float, failed_wal: str):
+    """What silently weakens protection on the server itself: no archiving, a failing archive_command, or a
+    timeline the repository cannot follow (its history file never arrived, e.g. created while archiving was
+    off after a restore was promoted)."""
+    if st.archive_mode not in ("on", "always"):
+        yield (
+            f"archive_mode is {st.archive_mode} on the primary: no WAL is archived, so nothing after "
+            f"{st.newest_segment or 'the newest stored WAL'} can be restored; fix: ALTER SYSTEM SET archive_mode = on "
+            "(and archive_command), restart the server, then take a base backup"
+        )
+    if failed_time > last_time:
+        yield (
+            f"archive_command is failing on the primary (last failure on {failed_wal}, see pg_stat_archiver and the "
+            "server log); fix: make archive_command succeed (disk space, permissions, a file already in the archive)"
+        )
+    stored = cov.wal.history_timelines()
+    if st.server_timeline and st.server_timeline > 1 and st.server_timeline not in stored:
+        name = wal.history_file_name(st.server_timeline)
+        yield (
+            f"the primary is on timeline {st.server_timeline} but the repository has no {name}: its WAL cannot be "
+            f"restored; fix: copy pg_wal/{name} from the primary into the archive directory, then `qfbackup wal pull`"
+        )
 
 
 def _policy_max_lag(policy) -> float | None:

@@ -79,6 +79,7 @@ class Repository:
         self.key_id = key_id
         self._master = master
         self._index: Index | None = None
+        self.unreadable_snapshots: dict[str, str] = {}  # filled by snapshots()
 
     def __repr__(self) -> str:
         return f"Repository({self.store.url!r}, id={self.config.id})"
@@ -227,12 +228,15 @@ class Repository:
     # -- snapshots --------------------------------------------------------------------------------------------
     def snapshots(self) -> list[Snapshot]:
         """Every readable snapshot. A damaged one is skipped with a warning (verify names it): one bad old object
-        must not stop WAL archiving or every restore during an outage."""
+        must not stop WAL archiving or every restore during an outage. The skipped ones stay listed in
+        ``unreadable_snapshots`` (id -> why) so that a restore or drill can say what it may be missing."""
         snaps = []
+        self.unreadable_snapshots = {}
         for snap_id in catalog.snapshot_ids(self.store):
             try:
                 snaps.append(catalog.load_snapshot(self.store, self.keys, snap_id))
             except (IntegrityError, ObjectMissing) as e:
+                self.unreadable_snapshots[snap_id] = str(e)
                 log.warning("skipping unreadable snapshot %s: %s (run `qfbackup verify`)", snap_id[:12], e)
         return sorted(snaps, key=lambda s: s.time)
 

@@ -343,9 +343,16 @@ class PgCluster(Service):
         """Wait until ``segment`` (or a later one) is reported archived and its file is complete."""
 
         def archived() -> bool:
+            # The archiver renames .ready to .done only after archive_command returned 0, so a .done file (or a
+            # later *segment* reported archived, once a checkpoint removed the .done) means the copy is whole.
+            # last_archived_wal alone is not enough: a .partial or .history file archived after a promotion
+            # sorts like a later segment while this one may still be being copied.
+            if not (self.archive_dir / segment).exists():
+                return False
+            if (self.data_dir / "pg_wal" / "archive_status" / f"{segment}.done").exists():
+                return True
             last = self.psql("select coalesce(last_archived_wal, '') from pg_stat_archiver")
-            # same timeline: names compare in WAL order
-            return bool(last) and last[8:] >= segment[8:] and (self.archive_dir / segment).exists()
+            return len(last) == 24 and (int(last[:8], 16), last[8:]) >= (int(segment[:8], 16), segment[8:])
 
         wait_for(
             archived,

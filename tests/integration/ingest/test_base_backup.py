@@ -78,7 +78,10 @@ def cluster_like(pg, **overrides) -> SimpleNamespace:
 
 
 def test_base_backup_is_listed_valid_and_deduplicates(ingest: Ingest, pg_cluster, tmp_path: Path) -> None:
+    clock = "select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
+    before = pg_cluster.psql(clock)
     first = base_backup(ingest, "--cluster", "main")
+    after = pg_cluster.psql(clock)
     assert first["kind"] == "basebackup" and first["cluster"] == "main" and not first["from_standby"]
     assert first["bytes_in"] == first["streams"]["base.tar"] > 10_000_000
     assert 0 < first["bytes_stored"] < first["bytes_in"]
@@ -101,6 +104,8 @@ def test_base_backup_is_listed_valid_and_deduplicates(ingest: Ingest, pg_cluster
     assert meta["backup_from"] == "primary" and meta["wal_included"]
     assert meta["bytes_raw"] == first["bytes_in"] and meta["duration_s"] > 0 and meta["throughput_mb_s"] > 0
     assert meta["stopped_at"] >= meta["started_at"]
+    # the consistency time: the server's clock after pg_basebackup finished, to the microsecond
+    assert before < meta["end_time"] < after and len(meta["end_time"].split(".")[1]) == len("123456+00:00")
     assert f"START WAL LOCATION: {meta['start_lsn']}" in meta["backup_label"]
 
     tar_path = restore_tar(repo, first["snapshot"], tmp_path / "base.tar")

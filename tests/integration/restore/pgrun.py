@@ -52,12 +52,32 @@ class RestoredServer:
             str(PG_BIN / "psql"), "-h", str(self.socket_dir), "-p", str(self.port), "-AtX", "-d", dbname, "-c", sql
         ).stdout.strip()
 
-    def wait_promoted(self, timeout: float = 60) -> None:
+    def wait_until(self, sql: str, want: str, timeout: float = 60) -> None:
+        """Poll ``sql`` until it returns ``want`` (a server state is the condition, never a fixed sleep)."""
         deadline = time.monotonic() + timeout
-        while self.psql("select pg_is_in_recovery()") == "t":
+        while (got := self.psql(sql)) != want:
             if time.monotonic() > deadline:
-                raise AssertionError(f"still in recovery after {timeout} s:\n{self.log_text()[-2000:]}")
+                raise AssertionError(f"{sql!r} is {got!r}, not {want!r}, after {timeout} s:\n{self.log_text()[-2000:]}")
             time.sleep(0.2)
+
+    def wait_promoted(self, timeout: float = 60) -> None:
+        self.wait_until("select pg_is_in_recovery()", "f", timeout)
+
+    def wait_paused(self, timeout: float = 60) -> None:
+        self.wait_until("select pg_get_wal_replay_pause_state()", "paused", timeout)
+
+    def switch_wal(self, archive_dir: Path, timeout: float = 60) -> str:
+        """Close the current segment and wait until this server's archiver has archived it whole (its .done)."""
+        seg = self.psql(
+            "select pg_logical_emit_message(false, 'qfbackup-test', 'switch');\nselect pg_walfile_name(pg_switch_wal())"
+        ).splitlines()[-1]
+        done = self.data_dir / "pg_wal" / "archive_status" / f"{seg}.done"
+        deadline = time.monotonic() + timeout
+        while not (done.exists() and (archive_dir / seg).exists()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{seg} not archived into {archive_dir} after {timeout} s")
+            time.sleep(0.1)
+        return seg
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

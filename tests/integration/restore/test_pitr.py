@@ -7,6 +7,7 @@ random targets of every kind must then start and hold exactly the batches commit
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import tempfile
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from qfbackup.pg.wal import parse_lsn
 from tests.integration.ingest.conftest import make_ingest
 from tests.integration.restore.pgrun import RestoredServer
 
@@ -118,3 +120,27 @@ def test_restores_to_random_targets_match_source(site, restore_root):
         assert "recovery stopping" in log, log[-2000:]  # replay really stopped at the target
     latest, log = restore_and_read(ing, restore_root, "latest", "--latest")
     assert latest == pg.psql(CHECKSUM + " from trades", dbname="signalcartel")
+
+
+def test_restore_points_are_indexed_and_planned_by_position(site, restore_root):
+    ing, _, points = site
+    inv = json.loads(ing.cli.run("--json", "list").stdout)[0]
+    assert [r["name"] for r in inv["restore_points"]] == [f"batch-{p.batch}" for p in points[1:]]
+    for rp, p in zip(inv["restore_points"], points[1:], strict=True):
+        assert parse_lsn(rp["lsn"]) >= parse_lsn(p.lsn) and rp["time"] > p.time  # created right after it
+    backups = inv["base_backups"]
+    late = json.loads(
+        ing.cli.run("--json", "restore", "--cluster", "main", "--target-name", "batch-7", "--dry-run").stdout
+    )
+    assert late["restore_point"]["name"] == "batch-7" and late["backup"]["id"] == backups[-1]["id"]  # not the oldest
+    early = json.loads(
+        ing.cli.run("--json", "restore", "--cluster", "main", "--target-name", "batch-1", "--dry-run").stdout
+    )
+    assert early["backup"]["id"] == backups[0]["id"]
+    target = restore_root / "never"
+    proc = ing.cli.run("restore", "--cluster", "main", "--target-name", "batch-77", "--to", str(target), check=False)
+    assert proc.returncode == 6 and "batch-77" in proc.stderr and "nearest known: batch-7" in proc.stderr, proc.stderr
+    assert not target.exists()
+    wal_snaps = [s for s in json.loads(ing.cli.run("--json", "snapshot", "list").stdout) if s["kind"] == "wal"]
+    shown = [ing.cli.run("show", s["id"]).stdout for s in wal_snaps]
+    assert any("batch-3 (" in text for text in shown)

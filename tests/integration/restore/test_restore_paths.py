@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from qfbackup.ops.wal_catalog import WAL_KIND
+from qfbackup.catalog.wal import WAL_KIND
 from qfbackup.pg.wal import next_segment_name
 from qfbackup.repo.catalog import Snapshot
 from tests.integration.ingest.conftest import make_ingest
@@ -157,7 +157,7 @@ def test_list_and_show(site):
     assert [i["cluster"] for i in inv] == ["main"]
     main = inv[0]
     assert len(main["base_backups"]) == 2 and main["wal"]["gaps"] == []
-    assert main["windows"][0]["timeline"] == 1 and "error" not in main["windows"][0]
+    assert main["windows"][0]["timeline"] == 1 and main["windows"][0]["error"] is None
     sysid = pg.psql("select system_identifier from pg_control_system()")
     shown = json.loads(ing.cli.run("--json", "show", main["base_backups"][0]["id"][:10]).stdout)
     assert str(shown["meta"]["system_identifier"]) == sysid and shown["kind"] == "basebackup"

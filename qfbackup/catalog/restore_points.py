@@ -1,0 +1,65 @@
+"""Restore points by name: which record a ``--target-name`` means, on which timeline, at which LSN.
+
+``wal pull`` indexes every restore point record as it stores a segment (``pg/walrecords.py``), so a name target is
+planned from its LSN like an LSN target: the right base backup and the WAL up to it. A name the stored WAL does not
+hold is refused before anything is written (PostgreSQL would replay to the end and fail to start), naming the
+nearest known names.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from qfbackup.catalog.wal import RestorePointRef
+from qfbackup.catalog.window import Coverage, HistoryMissing
+from qfbackup.errors import NotFound
+from qfbackup.pg import wal
+
+
+class UnknownRestorePoint(NotFound):
+    """{}"""
+
+
+@dataclass(frozen=True)
+class ResolvedName:
+    point: RestorePointRef
+    timeline: int  # the timeline to recover along
+    others: tuple[RestorePointRef, ...]  # more restore points of the same name on that path
+
+
+def _on_path(cov: Coverage, rp: RestorePointRef, timeline: int) -> bool:
+    try:
+        return wal.timeline_of_lsn(cov.ancestry(timeline), rp.lsn) == rp.timeline
+    except (HistoryMissing, wal.InvalidLsn):
+        return False
+
+
+def resolve(cov: Coverage, name: str, timeline: int | None) -> ResolvedName | None:
+    """The restore point ``name`` means, or None when the catalogue cannot tell (segments stored before restore
+    points were indexed may hold it). Along ``timeline`` if given, else the newest timeline when the name is on
+    its path, else the timeline the newest such record was written on."""
+    points = cov.wal.restore_points()
+    same = [p for p in points if p.name == name]
+    if not same:
+        if cov.wal.unindexed_segments():
+            return None
+        known = sorted({p.name for p in points})
+        nearest = difflib.get_close_matches(name, known, n=3, cutoff=0.0) if known else []
+        raise UnknownRestorePoint(
+            f"no restore point named {name!r} in the stored WAL of cluster {cov.cluster}"
+            + (f"; nearest known: {', '.join(nearest)}" if nearest else "; the stored WAL holds no restore points"),
+            hint="`qfbackup list --cluster " + cov.cluster + "` lists the restore points with their times",
+        )
+    tli = timeline or cov.latest_timeline()
+    on_path = [p for p in same if _on_path(cov, p, tli)]
+    if not on_path:
+        if timeline is not None:
+            raise UnknownRestorePoint(
+                f"restore point {name!r} is not on timeline {timeline}'s history "
+                f"(it is on timeline {', '.join(str(p.timeline) for p in same)})",
+                hint="drop --timeline, or pick the timeline the restore point was created on",
+            )
+        tli = same[-1].timeline
+        on_path = [p for p in same if _on_path(cov, p, tli)]
+    return ResolvedName(on_path[-1], tli, tuple(on_path[:-1]))

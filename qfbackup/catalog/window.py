@@ -1,0 +1,248 @@
+"""The restorable window: from which base backup, along which timeline, up to which WAL a restore can replay.
+
+This is the one computation behind ``list``, ``restore`` (its plan), ``wal status``, ``wal pull`` and drills,
+so they cannot disagree. It works per target timeline, on that timeline's *path*: its history file names the
+ancestors and the LSN where each forked off, and for every segment number exactly one file name is on the path
+(``wal.segment_file_for``). Only files on the path count: the newest segment of another timeline (the old
+primary's WAL after a promotion) is neither WAL this path can replay nor a sign that this path has a gap.
+
+From a base backup on the path (``BaseBackup.on_path``: it started and ended before the fork that left its
+timeline), replay runs through the backup's own WAL (in its tar) and then through stored segments as long as
+they are contiguous. Where the next segment is missing, the WAL *ends* if nothing later is stored on the path,
+or has a *gap* if something is: the transactions in and after the gap cannot be replayed.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from qfbackup.catalog.backups import BaseBackup, base_backups
+from qfbackup.catalog.wal import StoredWal, WalCatalog
+from qfbackup.errors import QfError
+from qfbackup.pg import wal
+from qfbackup.repo.catalog import Snapshot
+
+
+class HistoryMissing(QfError):
+    """Timeline {} has no history file {} in the repository: {}"""
+
+    exit_code = 1
+
+
+def when(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class PathGap:
+    """Segments ``first_segno``..``last_segno`` of a timeline's path are missing while later WAL is stored."""
+
+    first_name: str
+    last_name: str
+    first_segno: int
+    last_segno: int
+
+    @property
+    def count(self) -> int:
+        return self.last_segno - self.first_segno + 1
+
+    def __str__(self) -> str:
+        if self.count == 1:
+            return f"missing {self.first_name}"
+        return f"missing {self.count} segments {self.first_name}..{self.last_name}"
+
+
+@dataclass(frozen=True)
+class Reach:
+    """How far replay gets from ``backup`` along one timeline's path."""
+
+    backup: BaseBackup
+    timeline: int
+    last_segno: int  # the last segment replay can read
+    last_file: StoredWal | None  # the newest stored segment it reads; None: only the backup's own WAL
+    gap: str | None  # the missing segment that cuts replay short while later WAL exists on the path
+
+    @property
+    def end_lsn(self) -> int:
+        """The position replay can reach: the end of the last readable segment, or the backup's own end."""
+        return wal.segment_start_lsn(self.last_segno + 1) if self.last_file else self.backup.stop_lsn
+
+    @property
+    def end_time(self) -> datetime:
+        """When the last readable WAL was archived (its newest commits are older), or the backup's end."""
+        return datetime.fromtimestamp(self.last_file.mtime, UTC) if self.last_file else self.backup.end_time
+
+    def describe(self) -> str:
+        if self.last_file is None:
+            return f"the end of the base backup (LSN {wal.format_lsn(self.backup.stop_lsn)})"
+        where = f"the end of {self.last_file.name} (archived {when(self.last_file.mtime)})"
+        return f"LSN {wal.format_lsn(self.end_lsn)}, {where}" if self.gap else where
+
+
+@dataclass(frozen=True)
+class Window:
+    """A continuous restorable stretch of one timeline: every point from the oldest backup's consistency point
+    to ``reach`` can be restored."""
+
+    timeline: int
+    first: BaseBackup
+    reach: Reach
+
+    def to_dict(self) -> dict:
+        return {
+            "timeline": self.timeline,
+            "from": self.first.end_time.isoformat(),
+            "from_backup": self.first.id,
+            "from_lsn": wal.format_lsn(self.first.stop_lsn),
+            "to": self.reach.describe(),
+            "to_lsn": wal.format_lsn(self.reach.end_lsn),
+            "to_time": self.reach.end_time.isoformat(),
+            "cut_by_gap": self.reach.gap,
+        }
+
+
+@dataclass
+class TimelineView:
+    """Everything restorable along one timeline's path."""
+
+    timeline: int
+    backups: list[BaseBackup] = field(default_factory=list)  # on the path, oldest first
+    windows: list[Window] = field(default_factory=list)  # oldest first; the last one ends at the newest WAL
+    holes: list[PathGap] = field(default_factory=list)  # missing stretches between stored WAL on the path
+    open_gaps: list[PathGap] = field(default_factory=list)  # holes that cut replay from the newest backup
+    error: str | None = None
+
+    @property
+    def current(self) -> Window | None:
+        return self.windows[-1] if self.windows else None
+
+    def to_dict(self) -> dict:
+        cur = self.current
+        doc = {"timeline": self.timeline, "error": self.error, "backups": len(self.backups)}
+        if cur is not None:
+            doc.update(cur.to_dict())
+        doc["windows"] = [w.to_dict() for w in self.windows]
+        doc["gaps"] = [str(g) for g in self.open_gaps]
+        doc["holes"] = [str(g) for g in self.holes if g not in self.open_gaps]
+        return doc
+
+
+class Coverage:
+    """One cluster's catalogue: its WAL, its base backups, and the restorable windows per timeline."""
+
+    def __init__(self, repo, cluster: str, snapshots: list[Snapshot]) -> None:
+        self.repo = repo
+        self.cluster = cluster
+        self.wal = WalCatalog.from_snapshots(cluster, snapshots)
+        self.backups = base_backups(snapshots, cluster)
+        self._ancestry: dict[int, list[wal.TimelineSpan]] = {}
+        self._views: dict[int, TimelineView] = {}
+
+    # -- timelines ---------------------------------------------------------------------------------------------
+    def timelines(self) -> list[int]:
+        found = {*self.wal.timelines(), *self.wal.history_timelines()}
+        for b in self.backups:
+            found.update(t for t, _, _ in b.wal_ranges)
+        return sorted(found) or [1]
+
+    def latest_timeline(self) -> int:
+        return self.timelines()[-1]
+
+    def ancestry(self, timeline: int) -> list[wal.TimelineSpan]:
+        """The path to ``timeline``; raises HistoryMissing when its history file is not stored."""
+        if timeline not in self._ancestry:
+            if timeline == 1:
+                self._ancestry[1] = wal.timeline_ancestry(1, [])
+            else:
+                name = wal.history_file_name(timeline)
+                stored = self.wal.files.get(name)
+                if stored is None:
+                    raise HistoryMissing(
+                        timeline, name, "its path back to timeline 1 is unknown, so nothing on it can be restored",
+                        hint="archive it from the server that created the timeline (pg_wal/" + name + "), then "
+                        "`qfbackup wal pull`",
+                    )  # fmt: skip
+                text = b"".join(self.repo.read_stream(stored.ref)).decode()
+                self._ancestry[timeline] = wal.timeline_ancestry(timeline, wal.parse_history(text, name))
+        return self._ancestry[timeline]
+
+    def history_files(self, timeline: int) -> list[str]:
+        """The history files of ``timeline`` and its ancestors (what recovery reads to follow the path)."""
+        return [wal.history_file_name(s.timeline) for s in self.ancestry(timeline) if s.timeline > 1]
+
+    # -- reach and windows -------------------------------------------------------------------------------------
+    def path_segnos(self, timeline: int) -> list[int]:
+        """Stored segment numbers whose file is the one ``timeline``'s path reads, ascending."""
+        ancestry = self.ancestry(timeline)
+        out = []
+        for name, f in self.wal.files.items():
+            if f.kind == wal.WalKind.SEGMENT:
+                _, segno = wal.parse_segment_name(name)
+                if wal.segment_file_for(ancestry, segno) == name:
+                    out.append(segno)
+        return sorted(out)
+
+    def reach(self, backup: BaseBackup, timeline: int, segnos: list[int] | None = None) -> Reach:
+        ancestry = self.ancestry(timeline)
+        segnos = self.path_segnos(timeline) if segnos is None else segnos
+        present = set(segnos)
+        last = backup.last_segno
+        i = bisect.bisect_right(segnos, last)
+        while i < len(segnos) and segnos[i] == last + 1:
+            last, i = last + 1, i + 1
+        gap = wal.segment_file_for(ancestry, last + 1) if i < len(segnos) else None
+        last_file = self.wal.files[wal.segment_file_for(ancestry, last)] if last in present else None
+        return Reach(backup, timeline, last, last_file, gap)
+
+    def view(self, timeline: int) -> TimelineView:
+        if timeline in self._views:
+            return self._views[timeline]
+        v = TimelineView(timeline)
+        try:
+            ancestry = self.ancestry(timeline)
+        except HistoryMissing as e:
+            v.error = e.message
+            self._views[timeline] = v
+            return v
+        v.backups = [b for b in self.backups if b.on_path(ancestry)]
+        segnos = self.path_segnos(timeline)
+        v.holes = _holes(ancestry, segnos, min((b.first_segno for b in v.backups), default=None))
+        reaches = [self.reach(b, timeline, segnos) for b in v.backups]
+        for r in reaches:  # consecutive backups with the same end form one window, from the oldest of them
+            if v.windows and v.windows[-1].reach.last_segno == r.last_segno:
+                v.windows[-1] = Window(timeline, v.windows[-1].first, r)
+            else:
+                v.windows.append(Window(timeline, r.backup, r))
+        newest_start = v.backups[-1].first_segno if v.backups else None
+        v.open_gaps = [g for g in v.holes if newest_start is None or g.last_segno >= newest_start]
+        if not v.backups:
+            v.error = f"no base backup lies on timeline {timeline}'s history"
+        self._views[timeline] = v
+        return v
+
+    def views(self) -> list[TimelineView]:
+        return [self.view(t) for t in self.timelines()]
+
+    def gaps(self) -> tuple[list[PathGap], list[PathGap]]:
+        """(holes that cut replay from the newest base backup of some timeline: alarms, the other holes: they
+        only shorten a window), over every timeline's path, each hole once."""
+        open_, other = {}, {}
+        for v in self.views():
+            for g in v.holes:
+                (open_ if g in v.open_gaps else other)[g.first_name] = g
+        return list(open_.values()), [g for n, g in other.items() if n not in open_]
+
+
+def _holes(ancestry, segnos: list[int], from_segno: int | None) -> list[PathGap]:
+    """Missing stretches between stored segments of the path, from the oldest backup's start on (holes before it
+    affect no restore)."""
+    holes = []
+    for prev, cur in zip(segnos, segnos[1:], strict=False):
+        if cur > prev + 1 and (from_segno is None or cur - 1 >= from_segno):
+            first = max(prev + 1, from_segno) if from_segno is not None else prev + 1
+            holes.append(
+                PathGap(wal.segment_file_for(ancestry, first), wal.segment_file_for(ancestry, cur - 1), first, cur - 1)
+            )
+    return holes
