@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from qfbackup.cli.context import CliContext
-from qfbackup.errors import QfError, UsageError
+from qfbackup.errors import UsageError
 from qfbackup.ops.restore import restore_local, restore_remote
 from qfbackup.ops.restore_plan import plan_restore
 from qfbackup.pg.recovery import ACTIONS, Target
@@ -41,40 +41,18 @@ def _archive_dir(ctx: CliContext, opts: dict) -> str | None:
     return str(cluster.wal_archive_dir)
 
 
-def _refuse_or_warn(ctx: CliContext, plan, accept: bool) -> None:
-    """A --latest restore that cannot reach everything the repository holds is refused before anything is
-    written, naming the point it would reach and the one it would have reached; elsewhere (an exact target
-    that is still reachable) only the start may be older, which is said even under -q."""
-    lost = []
-    if plan.gap:
-        lost.append(f"WAL is missing at {plan.gap}, so replay stops at {plan.reachable_until}; the repository "
-                    f"holds WAL up to {plan.would_reach}")  # fmt: skip
-    if plan.unreadable:
-        lost.append(f"{len(plan.unreadable)} snapshot(s) cannot be read ({', '.join(sorted(plan.unreadable))[:200]}): "
-                    "a newer base backup or WAL may be among them, so the point that would have been reached is "
-                    "unknown")  # fmt: skip
-    text = "; ".join(lost)
-    if plan.target.kind == "latest" and not accept:
-        raise RestoreDegraded(
-            f"restore --latest would reach only {plan.reachable_until}, not the newest point: {text}",
-            hint="restore from the off-site copy (--repo s3://...), or accept the earlier point with --accept-earlier",
-        )
-    ctx.warn(f"this restore may stop short of what the repository holds: {text}")
-
-
-class RestoreDegraded(QfError):
-    """{}"""
-
-    exit_code = 1
-
-
 @click.group(invoke_without_command=True)
 @click.option("--cluster", help="The cluster to restore (as named in the policy).")
 @click.option("--pitr", metavar="TIME", help="Recover to this time (ISO 8601 with zone, e.g. 2026-11-26T03:14:00Z).")
 @click.option("--latest", is_flag=True, help="Recover to the end of the stored WAL.")
 @click.option("--target-lsn", metavar="LSN", help="Recover to this WAL position.")
 @click.option("--target-xid", metavar="XID", help="Recover to this transaction id.")
-@click.option("--target-name", metavar="NAME", help="Recover to this restore point (pg_create_restore_point).")
+@click.option(
+    "--target-name",
+    metavar="NAME",
+    help="Recover to this restore point (pg_create_restore_point), planned from its position in the stored WAL "
+    "(`list` shows them); an unknown name is refused.",
+)
 @click.option("--target-exclusive", is_flag=True, help="Stop just before the target instead of just after it.")
 @click.option("--timeline", type=int, help="Recover along this timeline (default: the latest stored).")
 @click.option("--backup", "backup_id", metavar="ID", help="Use this base backup instead of the planned one.")
@@ -104,7 +82,12 @@ class RestoreDegraded(QfError):
 @click.option("--force", is_flag=True, help="Allow a non-empty target (files are added/overwritten, none deleted).")
 @click.pass_context
 def restore(click_ctx: click.Context, **opts) -> None:
-    """Restore a cluster to a point in time (base backup + WAL replay)."""
+    """Restore a cluster to a point in time (base backup + WAL replay).
+
+    Plans along the target timeline's history (default the newest), from a base backup on that history, and
+    writes nothing when the target cannot be reached. The restore is a copy that never archives, unless
+    --as-primary: then it is the new primary and archives from its first moment.
+    """
     if click_ctx.invoked_subcommand:
         return
     ctx: CliContext = click_ctx.obj
@@ -138,8 +121,9 @@ def restore(click_ctx: click.Context, **opts) -> None:
             ctx.result(plan.to_dict(), plan.describe() + "\n(dry run: nothing was changed)")
             return
         ctx.info(plan.describe())
-        if plan.degraded:
-            _refuse_or_warn(ctx, plan, opts["accept_earlier"])
+        if plan.degraded:  # a --latest is refused (nothing written yet) unless accepted; else said, even under -q
+            plan.check_complete(accept=opts["accept_earlier"])
+            ctx.warn(f"this restore may stop short of what the repository holds: {plan.shortfall()}")
         action = opts["action"] or ("promote" if target.kind == "latest" else "pause")
         with ctx.progress("writing base backup", total=plan.base_bytes) as progress:
             if opts["host"]:

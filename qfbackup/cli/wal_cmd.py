@@ -56,7 +56,12 @@ def pull_cmd(ctx: CliContext, cluster: str | None) -> None:
 @click.option("--cluster", help="Only this cluster.")
 @pass_ctx
 def status_cmd(ctx: CliContext, cluster: str | None) -> None:
-    """Newest stored WAL, the primary's position, lag, gaps and timelines."""
+    """Newest stored WAL, the primary's position, lag, gaps and timelines, and whether the primary is protected.
+
+    Exit 1 naming each problem and its fix: a gap, quarantined files, lag over the limit, the primary not
+    reachable, archive_mode off or archive_command failing on it (pg_stat_archiver), or a timeline whose history
+    file is not in the repository (on the server, or one that stored WAL or backups are on).
+    """
     repository = ctx.open_repo()
     with ctx.lock(repository, "wal status", read_only=True):
         reports = [wal_status(repository, ctx.policy, name) for name in _clusters(ctx, cluster)]

@@ -33,8 +33,10 @@ from qfbackup.pg.recovery import Target, parse_time
 CONTAINER_WAL = "/drill/wal"
 
 
-class DrillFailed(QfError):
+class Unprovable(QfError):
     """{}"""
+
+    # never leaves the drill: it becomes one of the drill's failures (exit 12 for the drill as a whole)
 
 
 @dataclass
@@ -78,7 +80,7 @@ def check_readable(repo) -> None:
     WAL or dump may be among them, and a real restore would silently start from an older one."""
     unreadable = getattr(repo, "unreadable_snapshots", {})
     if unreadable:
-        raise DrillFailed(
+        raise Unprovable(
             f"{len(unreadable)} snapshot(s) in the repository cannot be read ("
             + "; ".join(f"{i[:12]}: {why}" for i, why in sorted(unreadable.items())[:3])
             + "): the newest base backup, WAL or dump may be among them, a real restore would silently start earlier"
@@ -95,9 +97,9 @@ def current_window(repo, cluster: str, snapshots) -> Window:
     cov = Coverage(repo, cluster, snapshots)
     view = cov.view(cov.latest_timeline())
     if view.error:
-        raise DrillFailed(f"timeline {view.timeline}: {view.error}")
+        raise Unprovable(f"timeline {view.timeline}: {view.error}")
     if view.open_gaps:
-        raise DrillFailed(
+        raise Unprovable(
             f"WAL gap inside the restorable window ({view.open_gaps[0]}): replay from the newest base backup stops "
             f"at {view.current.reach.describe()}"
         )

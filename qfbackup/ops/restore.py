@@ -26,6 +26,7 @@ from qfbackup.ops.restore_plan import RestorePlan
 from qfbackup.ops.wal_get import write_atomically
 from qfbackup.pg.recovery import merge_auto_conf, recovery_settings
 from qfbackup.remote.targets import open_session
+from qfbackup.repo.lock import pid_alive
 
 FETCH_WORKERS = 4
 
@@ -131,21 +132,11 @@ def live_postmaster(pid_text: str, alive) -> int | None:
     return int(first) if first.isdigit() and alive(int(first)) else None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def check_local_target(path: Path, force: bool) -> None:
     pid = path / "postmaster.pid"
     if pid.exists():
         # never, --force or not: writing under a running server corrupts it (pgBackRest refuses too)
-        running = live_postmaster(pid.read_text(errors="replace"), _pid_alive)
+        running = live_postmaster(pid.read_text(errors="replace"), pid_alive)
         if running is not None:
             raise UsageError(
                 f"{path} is the data directory of a running server (postmaster.pid names live process {running})",

@@ -31,6 +31,12 @@ class TargetUnreachable(QfError):
     exit_code = 1
 
 
+class RestoreDegraded(QfError):
+    """{}"""
+
+    exit_code = 1
+
+
 @dataclass
 class RestorePlan:
     cluster: str
@@ -53,6 +59,28 @@ class RestorePlan:
     def degraded(self) -> bool:
         """The plan may stop short of what the repository holds: a gap, or catalogue objects it cannot read."""
         return bool(self.gap or self.unreadable)
+
+    def shortfall(self) -> str:
+        """What the plan cannot reach of what the repository holds, in words (empty when nothing)."""
+        lost = []
+        if self.gap:
+            lost.append(f"WAL is missing at {self.gap}, so replay stops at {self.reachable_until}; the repository "
+                        f"holds WAL up to {self.would_reach}")  # fmt: skip
+        if self.unreadable:
+            lost.append(f"{len(self.unreadable)} snapshot(s) cannot be read ({', '.join(sorted(self.unreadable))}): "
+                        "a newer base backup or WAL may be among them, so the point that would have been reached is "
+                        "unknown")  # fmt: skip
+        return "; ".join(lost)
+
+    def check_complete(self, *, accept: bool) -> None:
+        """A --latest restore promises the newest point: refuse one that cannot reach it unless ``accept``. Other
+        targets are exact when reachable (only their start may be older than it could be)."""
+        if self.degraded and self.target.kind == "latest" and not accept:
+            raise RestoreDegraded(
+                f"restore --latest would reach only {self.reachable_until}, not the newest point: {self.shortfall()}",
+                hint="restore from the other copy (--repo s3://... or the local one), or accept the earlier point "
+                "with --accept-earlier",
+            )
 
     @property
     def estimated_seconds(self) -> float:

@@ -42,11 +42,12 @@ class LockInfo:
 
     def is_stale(self, now: float) -> bool:
         if self.host == socket.gethostname():
-            return not _pid_alive(self.pid)
+            return not pid_alive(self.pid)
         return now - self.refreshed > STALE_AFTER
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine (another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
