@@ -111,7 +111,7 @@ class TimelineView:
     backups: list[BaseBackup] = field(default_factory=list)  # on the path, oldest first
     windows: list[Window] = field(default_factory=list)  # oldest first; the last one ends at the newest WAL
     holes: list[PathGap] = field(default_factory=list)  # missing stretches between stored WAL on the path
-    open_gaps: list[PathGap] = field(default_factory=list)  # holes that cut replay from the newest backup
+    open_gaps: list[PathGap] = field(default_factory=list)  # holes that cut replay from the newest backup short
     error: str | None = None
 
     @property
@@ -168,10 +168,6 @@ class Coverage:
                 self._ancestry[timeline] = wal.timeline_ancestry(timeline, wal.parse_history(text, name))
         return self._ancestry[timeline]
 
-    def history_files(self, timeline: int) -> list[str]:
-        """The history files of ``timeline`` and its ancestors (what recovery reads to follow the path)."""
-        return [wal.history_file_name(s.timeline) for s in self.ancestry(timeline) if s.timeline > 1]
-
     # -- reach and windows -------------------------------------------------------------------------------------
     def path_segnos(self, timeline: int) -> list[int]:
         """Stored segment numbers whose file is the one ``timeline``'s path reads, ascending."""
@@ -215,8 +211,9 @@ class Coverage:
                 v.windows[-1] = Window(timeline, v.windows[-1].first, r)
             else:
                 v.windows.append(Window(timeline, r.backup, r))
-        newest_start = v.backups[-1].first_segno if v.backups else None
-        v.open_gaps = [g for g in v.holes if newest_start is None or g.last_segno >= newest_start]
+        # Open: past the newest backup's own WAL (its tar covers what lies inside), so replay from it stops there.
+        newest_end = v.backups[-1].last_segno if v.backups else None
+        v.open_gaps = [g for g in v.holes if newest_end is None or g.last_segno > newest_end]
         if not v.backups:
             v.error = f"no base backup lies on timeline {timeline}'s history"
         self._views[timeline] = v
