@@ -251,6 +251,13 @@ def plan_restore(
         consistent_at=backup.end_time.isoformat(),
         wal_refs={n: cov.wal.files[n].ref for n in names}, gap=reach.gap, unreadable=unreadable,
     )  # fmt: skip
+    newer = _newer_elsewhere(cov, ancestry, reach)
+    if newer and timeline is None and not named:
+        plan.notes.append(
+            f"timeline {tli} is the newest, as PostgreSQL's 'latest' picks it, but {newer.name} (archived "
+            f"{when(newer.mtime)}) is newer WAL on another timeline: --timeline {wal.classify(newer.name).timeline} "
+            "restores along that one"
+        )
     if reach.gap:
         newest = cov.wal.files[wal.segment_file_for(ancestry, cov.path_segnos(tli)[-1])]
         plan.would_reach = f"the end of {newest.name} (archived {when(newest.mtime)})"
@@ -280,6 +287,17 @@ def plan_restore(
             "if it is not in the stored WAL, PostgreSQL stops with an error, not silently"
         )
     return plan
+
+
+def _newer_elsewhere(cov: Coverage, ancestry, reach: Reach):
+    """The newest stored segment when it is not on this path and was archived after this plan's reach (e.g. the
+    highest timeline is an abandoned attempt's, while another one went on)."""
+    segs = [f for f in cov.wal.files.values() if f.kind == wal.WalKind.SEGMENT]
+    newest = max(segs, key=lambda f: f.mtime, default=None)
+    if newest is None or newest.mtime <= reach.end_time.timestamp():
+        return None
+    on_path = wal.segment_file_for(ancestry, wal.parse_segment_name(newest.name)[1]) == newest.name
+    return None if on_path else newest
 
 
 def _check_reachable(target: Target, reach: Reach, hit: bool, stop_lsn: int | None) -> None:

@@ -54,6 +54,8 @@ class WalStatus:
             f"  newest stored segment  {self.newest_segment or '-'} (archived {ago(self.newest_archived_at)})",
             f"  primary position       {self.current_lsn or 'unknown'} in {self.current_segment or '-'}",
         ]
+        if self.archive_mode is not None:
+            lines.append(f"  primary archiving      archive_mode {self.archive_mode}, timeline {self.server_timeline}")
         if self.lag_segments is not None:
             lines.append(
                 f"  lag                    {self.lag_segments} segment(s), {self.lag_bytes} bytes, "

@@ -15,13 +15,16 @@ from tests.integration.restore.test_restore_paths import site as site  # noqa: F
 pytestmark = [pytest.mark.pg, pytest.mark.sshd]
 
 
-def flip_byte(path) -> None:
-    data = bytearray(path.read_bytes())
+def flip_byte(path) -> bytes:
+    """Damage one byte of a repository object; returns the good bytes (to put back)."""
+    good = path.read_bytes()
+    data = bytearray(good)
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
+    return good
 
 
-def test_never_writes_into_a_running_servers_directory(site):
+def test_running_server_and_unknown_cluster_are_refused(site):
     ing, pg, _ = site
     before = {p: p.read_bytes() for p in (pg.data_dir / "PG_VERSION", pg.data_dir / "postgresql.auto.conf")}
     for extra in ((), ("--force",)):
@@ -31,9 +34,7 @@ def test_never_writes_into_a_running_servers_directory(site):
     assert {p: p.read_bytes() for p in before} == before and not (pg.data_dir / "recovery.signal").exists()
     assert pg.psql("select count(*) from trades", dbname="signalcartel") != ""  # it still runs, untouched
 
-
-def test_unknown_cluster_is_a_usage_error_everywhere(site):
-    ing, _, _ = site
+    # A typo in a cluster name is a usage error everywhere, never an empty answer.
     for args in (
         ("list", "--cluster", "nosuch"),
         ("restore", "--cluster", "nosuch", "--latest", "--dry-run"),
@@ -48,8 +49,21 @@ def test_unknown_cluster_is_a_usage_error_everywhere(site):
         assert "nosuch" in proc.stderr and "main" in proc.stderr, (args, proc.stderr)  # names the known ones
 
 
-def test_unreadable_newest_backup_refuses_latest_unless_accepted(site, restore_root):
+def test_unreadable_snapshots_refuse_latest_unless_accepted(site, restore_root):
     ing, pg, _ = site
+    repo, _ = ing.open_repo()
+    batches = sorted((s for s in repo.snapshots() if s.kind == "wal"), key=lambda s: s.time)
+    batch = ing.dir / "repo" / "snapshots" / batches[-1].id
+    good = flip_byte(batch)  # the newest WAL: the end looks earlier, and no gap shows
+    shutil.rmtree(ing.dir / "cache")
+    plan = json.loads(ing.cli.run("--json", "restore", "--cluster", "main", "--latest", "--dry-run").stdout)
+    assert plan["unreadable_snapshots"] == [batches[-1].id]
+    proc = ing.cli.run("restore", "--cluster", "main", "--latest", "--to", str(restore_root / "x"), check=False)
+    assert proc.returncode == 1 and batches[-1].id in proc.stderr and "would reach only" in proc.stderr
+    assert not (restore_root / "x").exists()
+    batch.write_bytes(good)
+    shutil.rmtree(ing.dir / "cache")
+
     listing = json.loads(ing.cli.run("--json", "list").stdout)[0]
     newest = listing["base_backups"][-1]["id"]
     flip_byte(ing.dir / "repo" / "snapshots" / newest)
@@ -74,16 +88,3 @@ def test_unreadable_newest_backup_refuses_latest_unless_accepted(site, restore_r
         )
     finally:
         server.stop()
-
-
-def test_unreadable_wal_batch_names_what_is_lost(site, restore_root):
-    ing, _, _ = site
-    repo, _ = ing.open_repo()
-    batches = sorted((s for s in repo.snapshots() if s.kind == "wal"), key=lambda s: s.time)
-    flip_byte(ing.dir / "repo" / "snapshots" / batches[-1].id)  # the newest WAL: the end looks earlier, no gap
-    shutil.rmtree(ing.dir / "cache")
-    plan = json.loads(ing.cli.run("--json", "restore", "--cluster", "main", "--latest", "--dry-run").stdout)
-    assert plan["unreadable_snapshots"] == [batches[-1].id]
-    proc = ing.cli.run("restore", "--cluster", "main", "--latest", "--to", str(restore_root / "x"), check=False)
-    assert proc.returncode == 1 and batches[-1].id in proc.stderr and "would reach only" in proc.stderr
-    assert not (restore_root / "x").exists()

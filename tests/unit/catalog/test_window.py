@@ -135,3 +135,13 @@ def test_missing_history_file_is_named():
     with pytest.raises(TargetUnreachable, match="00000002.history"):
         plan_restore(Repo(), "main", Target("latest"), snapshots=[backup("b1", 1, 2, 2), wal_batch(files)])
     assert "00000002.history" in Coverage(Repo(), "main", [backup("b1", 1, 2, 2), wal_batch(files)]).view(2).error
+
+
+def test_newer_wal_on_another_timeline_is_named_in_the_plan():
+    """PostgreSQL's 'latest' is the highest timeline; when another one holds newer WAL (an abandoned attempt was
+    promoted to timeline 2 while timeline 1 went on), the plan says so instead of silently restoring less."""
+    late = wal_batch({wal.segment_name(1, 13): 30}, sid="w2")
+    plan = plan_restore(Repo(), "main", Target("latest"), snapshots=failover_catalogue([late]))
+    assert plan.timeline == 2 and any("--timeline 1 restores along that one" in n for n in plan.notes), plan.notes
+    quiet = plan_restore(Repo(), "main", Target("latest"), snapshots=failover_catalogue())
+    assert not any("another timeline" in n for n in quiet.notes)
