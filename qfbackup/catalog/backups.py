@@ -41,8 +41,20 @@ class BaseBackup:
 
     @property
     def last_segno(self) -> int:
-        """The last segment the backup's own WAL (inside its tar, ``-X fetch``) covers."""
+        """The segment holding the backup's end: its own WAL (inside its tar, ``-X fetch``) reaches into it."""
         return wal.segment_of_end_lsn(self.stop_lsn)
+
+    @property
+    def whole_segno(self) -> int:
+        """The last segment the tar holds *whole*. On a primary pg_backup_stop switches to a new segment, so the
+        one holding the end is complete; a standby cannot switch, so the tar's copy of that segment stops near
+        the end and replay past it needs the archived segment."""
+        return self.last_segno - 1 if self.from_standby else self.last_segno
+
+    @property
+    def from_standby(self) -> bool:
+        m = self.snapshot.meta
+        return bool(m.get("from_standby")) or m.get("backup_from") == "standby"
 
     def on_path(self, ancestry: Sequence[wal.TimelineSpan]) -> bool:
         """Whether this backup lies on the history of the timeline ``ancestry`` leads to: every WAL range it

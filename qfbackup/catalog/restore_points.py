@@ -26,11 +26,19 @@ class ResolvedName:
     point: RestorePointRef
     timeline: int  # the timeline to recover along
     others: tuple[RestorePointRef, ...]  # more restore points of the same name on that path
+    unindexed_segnos: tuple[int, ...] = ()  # segments on that path stored before restore points were indexed
 
 
 def _on_path(cov: Coverage, rp: RestorePointRef, timeline: int) -> bool:
+    """Whether replay along ``timeline`` reads this record: the file it was found in is the one the path reads
+    for that segment (also a newer timeline's copy of its parent's WAL before the fork), or the path gives its
+    position to the timeline whose file holds it."""
     try:
-        return wal.timeline_of_lsn(cov.ancestry(timeline), rp.lsn) == rp.timeline
+        ancestry = cov.ancestry(timeline)
+        segno = wal.parse_segment_name(rp.segment)[1]
+        return wal.segment_file_for(ancestry, segno) == rp.segment or wal.timeline_of_lsn(ancestry, rp.lsn) == (
+            rp.timeline
+        )
     except (HistoryMissing, wal.InvalidLsn):
         return False
 
@@ -62,4 +70,15 @@ def resolve(cov: Coverage, name: str, timeline: int | None) -> ResolvedName | No
             )
         tli = same[-1].timeline
         on_path = [p for p in same if _on_path(cov, p, tli)]
-    return ResolvedName(on_path[-1], tli, tuple(on_path[:-1]))
+        if not on_path:
+            raise UnknownRestorePoint(
+                f"restore point {name!r} was found (in {same[-1].segment}) but on no restorable timeline's history",
+                hint=f"restore to its position: --target-lsn {wal.format_lsn(same[-1].lsn)} with --timeline",
+            )
+    ancestry = cov.ancestry(tli)
+    blind = tuple(
+        wal.parse_segment_name(n)[1]
+        for n in cov.wal.unindexed_segments()
+        if wal.segment_file_for(ancestry, wal.parse_segment_name(n)[1]) == n
+    )
+    return ResolvedName(on_path[-1], tli, tuple(on_path[:-1]), blind)

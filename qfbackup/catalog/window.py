@@ -139,6 +139,7 @@ class Coverage:
         self.backups = base_backups(snapshots, cluster)
         self._ancestry: dict[int, list[wal.TimelineSpan]] = {}
         self._views: dict[int, TimelineView] = {}
+        self._segnos: dict[int, list[int]] = {}
 
     # -- timelines ---------------------------------------------------------------------------------------------
     def timelines(self) -> list[int]:
@@ -171,52 +172,68 @@ class Coverage:
     # -- reach and windows -------------------------------------------------------------------------------------
     def path_segnos(self, timeline: int) -> list[int]:
         """Stored segment numbers whose file is the one ``timeline``'s path reads, ascending."""
-        ancestry = self.ancestry(timeline)
-        out = []
-        for name, f in self.wal.files.items():
-            if f.kind == wal.WalKind.SEGMENT:
-                _, segno = wal.parse_segment_name(name)
-                if wal.segment_file_for(ancestry, segno) == name:
-                    out.append(segno)
-        return sorted(out)
+        if timeline not in self._segnos:
+            ancestry = self.ancestry(timeline)
+            out = []
+            for name, f in self.wal.files.items():
+                if f.kind == wal.WalKind.SEGMENT:
+                    _, segno = wal.parse_segment_name(name)
+                    if wal.segment_file_for(ancestry, segno) == name:
+                        out.append(segno)
+            self._segnos[timeline] = sorted(out)
+        return self._segnos[timeline]
 
-    def reach(self, backup: BaseBackup, timeline: int, segnos: list[int] | None = None) -> Reach:
+    def reach(self, backup: BaseBackup, timeline: int) -> Reach:
         ancestry = self.ancestry(timeline)
-        segnos = self.path_segnos(timeline) if segnos is None else segnos
-        present = set(segnos)
-        last = backup.last_segno
+        segnos = self.path_segnos(timeline)
+        last = backup.whole_segno  # the tar holds every segment up to here whole
         i = bisect.bisect_right(segnos, last)
         while i < len(segnos) and segnos[i] == last + 1:
             last, i = last + 1, i + 1
-        gap = wal.segment_file_for(ancestry, last + 1) if i < len(segnos) else None
-        last_file = self.wal.files[wal.segment_file_for(ancestry, last)] if last in present else None
+        later = i < len(segnos)  # stored WAL beyond what replay can read: the stop is a gap, not the end
+        if last < backup.last_segno:
+            # a standby backup whose end segment is not stored: replay reaches the backup's end and no further
+            gap = wal.segment_file_for(ancestry, backup.last_segno) if later else None
+            return Reach(backup, timeline, backup.last_segno, None, gap)
+        gap = wal.segment_file_for(ancestry, last + 1) if later else None
+        last_file = self.wal.files.get(wal.segment_file_for(ancestry, last))  # None: only the tar's WAL
         return Reach(backup, timeline, last, last_file, gap)
+
+    def newer_elsewhere(self, timeline: int, reach: Reach) -> StoredWal | None:
+        """The newest stored segment, when it is not on ``timeline``'s path and was archived after ``reach``: the
+        highest timeline (PostgreSQL's 'latest') may be an abandoned attempt's while another one went on."""
+        segs = [f for f in self.wal.files.values() if f.kind == wal.WalKind.SEGMENT]
+        newest = max(segs, key=lambda f: f.mtime, default=None)
+        if newest is None or newest.mtime <= reach.end_time.timestamp():
+            return None
+        on_path = wal.segment_file_for(self.ancestry(timeline), wal.parse_segment_name(newest.name)[1]) == newest.name
+        return None if on_path else newest
 
     def view(self, timeline: int) -> TimelineView:
         if timeline in self._views:
             return self._views[timeline]
-        v = TimelineView(timeline)
+        v = self._views[timeline] = TimelineView(timeline)
         try:
             ancestry = self.ancestry(timeline)
-        except HistoryMissing as e:
-            v.error = e.message
-            self._views[timeline] = v
+        except (QfError, ValueError) as e:  # missing, damaged or malformed history: this timeline only
+            v.error = getattr(e, "message", None) or str(e)
             return v
         v.backups = [b for b in self.backups if b.on_path(ancestry)]
         segnos = self.path_segnos(timeline)
         v.holes = _holes(ancestry, segnos, min((b.first_segno for b in v.backups), default=None))
-        reaches = [self.reach(b, timeline, segnos) for b in v.backups]
-        for r in reaches:  # consecutive backups with the same end form one window, from the oldest of them
+        for r in (self.reach(b, timeline) for b in v.backups):  # backups with the same end: one window
             if v.windows and v.windows[-1].reach.last_segno == r.last_segno:
                 v.windows[-1] = Window(timeline, v.windows[-1].first, r)
             else:
                 v.windows.append(Window(timeline, r.backup, r))
-        # Open: past the newest backup's own WAL (its tar covers what lies inside), so replay from it stops there.
-        newest_end = v.backups[-1].last_segno if v.backups else None
-        v.open_gaps = [g for g in v.holes if newest_end is None or g.last_segno > newest_end]
         if not v.backups:
+            v.open_gaps = list(v.holes)
             v.error = f"no base backup lies on timeline {timeline}'s history"
-        self._views[timeline] = v
+        elif (cut := v.windows[-1].reach).gap:
+            # the same computation as the plan's: from the newest backup's end to the next stored segment
+            nxt = segnos[bisect.bisect_right(segnos, cut.last_segno)]
+            first = wal.parse_segment_name(cut.gap)[1]
+            v.open_gaps = [PathGap(cut.gap, wal.segment_file_for(ancestry, nxt - 1), first, nxt - 1)]
         return v
 
     def views(self) -> list[TimelineView]:
@@ -225,10 +242,14 @@ class Coverage:
     def gaps(self) -> tuple[list[PathGap], list[PathGap]]:
         """(holes that cut replay from the newest base backup of some timeline: alarms, the other holes: they
         only shorten a window), over every timeline's path, each hole once."""
-        open_, other = {}, {}
+        open_: dict[str, PathGap] = {}
+        other: dict[str, PathGap] = {}
         for v in self.views():
+            for g in v.open_gaps:
+                open_[g.first_name] = g
             for g in v.holes:
-                (open_ if g in v.open_gaps else other)[g.first_name] = g
+                if not any(o.first_segno <= g.last_segno and g.first_segno <= o.last_segno for o in v.open_gaps):
+                    other[g.first_name] = g
         return list(open_.values()), [g for n, g in other.items() if n not in open_]
 
 

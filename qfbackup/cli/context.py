@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from qfbackup.errors import UsageError
+
 DEFAULT_POLICY = "/etc/qfbackup/policy.toml"
 
 
@@ -49,8 +51,6 @@ class CliContext:
         """``name`` if the policy or the repository knows that cluster; else a usage error (exit 2), so that a
         typo never reads as an empty catalogue or an empty restore. Without a policy (the S3 copy alone after a
         disaster) the repository's own snapshots say which clusters exist."""
-        from qfbackup.errors import UsageError
-
         policy = self.policy_or_none()
         in_repo = {s.source for s in snapshots if s.kind in ("basebackup", "dump", "wal", "wal-quarantine")}
         in_policy = set(policy.clusters) if policy is not None else set()

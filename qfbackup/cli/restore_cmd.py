@@ -119,11 +119,12 @@ def restore(click_ctx: click.Context, **opts) -> None:
         )  # fmt: skip
         if opts["dry_run"]:
             ctx.result(plan.to_dict(), plan.describe() + "\n(dry run: nothing was changed)")
+            plan.check_complete(accept=opts["accept_earlier"])  # the dry run of a refused restore fails the same way
             return
         ctx.info(plan.describe())
-        if plan.degraded:  # a --latest is refused (nothing written yet) unless accepted; else said, even under -q
-            plan.check_complete(accept=opts["accept_earlier"])
-            ctx.warn(f"this restore may stop short of what the repository holds: {plan.shortfall()}")
+        plan.check_complete(accept=opts["accept_earlier"])  # before anything is written
+        if plan.unreadable or plan.newer_elsewhere or (plan.degraded and target.kind == "latest"):
+            ctx.warn(f"this restore may not be what the repository could give: {plan.shortfall()}")  # even with -q
         action = opts["action"] or ("promote" if target.kind == "latest" else "pause")
         with ctx.progress("writing base backup", total=plan.base_bytes) as progress:
             if opts["host"]:

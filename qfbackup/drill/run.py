@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from qfbackup.catalog.window import Coverage, Window
+from qfbackup.catalog.window import Coverage, Window, when
 from qfbackup.drill import history
 from qfbackup.drill.engine import ContainerSpec, Mount, detect_engine
 from qfbackup.drill.image import default_cache_dir, drill_image
@@ -88,11 +88,13 @@ def check_readable(repo) -> None:
 
 
 def current_window(repo, cluster: str, snapshots) -> Window:
-    """The window a drill proves: the newest timeline's, from the newest base backup to the newest stored WAL.
+    """The window a drill proves: the newest timeline's current window, from the oldest base backup whose WAL
+    runs unbroken to the newest stored WAL on that timeline's path, to that WAL.
 
     Anything that makes it smaller than what the repository claims to hold fails the drill: a catalogue object
-    that cannot be read (it may be the newest backup or WAL), a history file missing, or a gap after the newest
-    base backup (replay from it would stop there and silently lose the WAL after it)."""
+    that cannot be read (it may be the newest backup or WAL), a history file missing, a gap after the newest
+    base backup (replay from it would stop there and silently lose the WAL after it), or newer WAL on another
+    timeline than the one PostgreSQL's 'latest' follows."""
     check_readable(repo)
     cov = Coverage(repo, cluster, snapshots)
     view = cov.view(cov.latest_timeline())
@@ -102,6 +104,11 @@ def current_window(repo, cluster: str, snapshots) -> Window:
         raise Unprovable(
             f"WAL gap inside the restorable window ({view.open_gaps[0]}): replay from the newest base backup stops "
             f"at {view.current.reach.describe()}"
+        )
+    if newer := cov.newer_elsewhere(view.timeline, view.current.reach):
+        raise Unprovable(
+            f"{newer.name} (archived {when(newer.mtime)}) is newer than anything timeline {view.timeline} (the "
+            "highest, which PostgreSQL's 'latest' follows) can reach: restores would silently miss it"
         )
     return view.current
 

@@ -146,7 +146,7 @@ class _Streamed:
     position: BackupPosition
     seconds: float
     stopped_at: str
-    end_time: str
+    end_time: str | None
 
 
 def _stream_tar(session: SshSession, source: Cluster, label: str, segment_size: int, w: RepoWriter) -> _Streamed:
@@ -162,7 +162,10 @@ def _stream_tar(session: SshSession, source: Cluster, label: str, segment_size: 
     with session.stream(argv) as out:
         ref = w.store_stream(ScanningReader(out, scanner))
     seconds, stopped_at = time.monotonic() - t0, utc_now()
-    end_time = server_clock(session, source)  # after pg_basebackup exited: never before the consistency point
+    try:  # after pg_basebackup exited: never before the consistency point
+        end_time = server_clock(session, source)
+    except RemoteError:  # a hiccup now must not lose the backup: planning falls back to stopped_at + 1 s
+        end_time = None
     tar = scanner.finish()
     backup_label = parse_backup_label(tar.captured[LABEL_MEMBER].data)
     manifest = parse_manifest_tail(tar.captured[MANIFEST_MEMBER].data)

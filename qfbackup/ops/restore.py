@@ -102,6 +102,11 @@ def safe_extract(tar: tarfile.TarFile, dest: Path) -> None:
 
 def _check_remote_target(session, host: str, d: PurePosixPath, force: bool) -> None:
     pid = session.run(["cat", str(d / "postmaster.pid")])
+    if not pid.ok and "No such file" not in pid.stderr and "Not a directory" not in pid.stderr:
+        raise UsageError(
+            f"cannot tell whether {host}:{d} belongs to a running server: {pid.stderr.strip()}",
+            hint="check the directory on that host; restore into a new directory",
+        )
     if pid.ok:
         running = live_postmaster(
             pid.stdout.decode(errors="replace"), lambda p: session.run(["test", "-d", f"/proc/{p}"]).ok

@@ -54,11 +54,13 @@ class RestorePlan:
     restore_point: dict | None = None  # a name target: the record it means (name, lsn, time, timeline)
     unreadable: dict[str, str] = field(default_factory=dict)  # snapshots the catalogue could not read: id -> why
     would_reach: str | None = None  # past a gap: the newest stored WAL, which replay cannot reach
+    newer_elsewhere: str | None = None  # newer WAL on a timeline this (default, highest) timeline does not read
 
     @property
     def degraded(self) -> bool:
-        """The plan may stop short of what the repository holds: a gap, or catalogue objects it cannot read."""
-        return bool(self.gap or self.unreadable)
+        """The plan may stop short of what the repository holds: a gap, catalogue objects it cannot read, or newer
+        WAL on another timeline than the one chosen by default."""
+        return bool(self.gap or self.unreadable or self.newer_elsewhere)
 
     def shortfall(self) -> str:
         """What the plan cannot reach of what the repository holds, in words (empty when nothing)."""
@@ -66,6 +68,8 @@ class RestorePlan:
         if self.gap:
             lost.append(f"WAL is missing at {self.gap}, so replay stops at {self.reachable_until}; the repository "
                         f"holds WAL up to {self.would_reach}")  # fmt: skip
+        if self.newer_elsewhere:
+            lost.append(self.newer_elsewhere)
         if self.unreadable:
             lost.append(f"{len(self.unreadable)} snapshot(s) cannot be read ({', '.join(sorted(self.unreadable))}): "
                         "a newer base backup or WAL may be among them, so the point that would have been reached is "
@@ -75,7 +79,7 @@ class RestorePlan:
     def check_complete(self, *, accept: bool) -> None:
         """A --latest restore promises the newest point: refuse one that cannot reach it unless ``accept``. Other
         targets are exact when reachable (only their start may be older than it could be)."""
-        if self.degraded and self.target.kind == "latest" and not accept:
+        if self.target.kind == "latest" and self.degraded and not accept:
             raise RestoreDegraded(
                 f"restore --latest would reach only {self.reachable_until}, not the newest point: {self.shortfall()}",
                 hint="restore from the other copy (--repo s3://... or the local one), or accept the earlier point "
@@ -109,6 +113,7 @@ class RestorePlan:
             "reachable_until": self.reachable_until,
             "gap": self.gap,
             "would_reach": self.would_reach,
+            "newer_elsewhere": self.newer_elsewhere,
             "restore_point": self.restore_point,
             "unreadable_snapshots": sorted(self.unreadable),
             "estimated_seconds": round(self.estimated_seconds, 1),
@@ -168,7 +173,12 @@ def _backup_for_name(backups: list[BaseBackup], named: ResolvedName) -> BaseBack
     """The newest backup consistent before the restore point from which replay meets no earlier restore point of
     the same name (PostgreSQL stops at the first one it replays)."""
     lsn = named.point.lsn
-    fits = [b for b in backups if b.stop_lsn <= lsn and not any(b.start_lsn <= o.lsn < lsn for o in named.others)]
+    # WAL stored before restore points were indexed may hold an earlier point of this name: treat it as one.
+    blind = [wal.segment_start_lsn(s) for s in named.unindexed_segnos]
+    fits = [
+        b for b in backups
+        if b.stop_lsn <= lsn and not any(b.start_lsn <= o < lsn for o in [*(p.lsn for p in named.others), *blind])
+    ]  # fmt: skip
     if fits:
         return fits[-1]
     if not any(b.stop_lsn <= lsn for b in backups):
@@ -177,8 +187,9 @@ def _backup_for_name(backups: list[BaseBackup], named: ResolvedName) -> BaseBack
             f"(stop LSN {wal.format_lsn(backups[0].stop_lsn)})"
         )
     raise TargetUnreachable(
-        f"restore point name {named.point.name!r} occurs {len(named.others) + 1} times and no base backup lies "
-        f"between the newest one (LSN {wal.format_lsn(lsn)}) and the one before it: replay would stop at that one",
+        f"restore point {named.point.name!r} (LSN {wal.format_lsn(lsn)}): every base backup before it is followed by"
+        " an earlier restore point of the same name, or by WAL stored before restore points were indexed that may "
+        "hold one; replay would stop there first",
         hint=f"restore to it by position: --target-lsn {wal.format_lsn(lsn)}",
     )
 
@@ -239,7 +250,8 @@ def plan_restore(
         # A margin past the target: replay must see the first record *after* it (e.g. the next commit after a
         # time target), which a quiet period or an archive_timeout switch can push into the next segments.
         for extra in range(last + 1, min(last + 1 + MARGIN_SEGMENTS, reach.last_segno + 1)):
-            files.append(wal.segment_file_for(ancestry, extra))
+            if (name := wal.segment_file_for(ancestry, extra)) in cov.wal.files:  # else inside the backup's tar
+                files.append(name)
     # Every stored history file, not only this path's: at promotion PostgreSQL picks a new timeline ID above
     # every one it can find through restore_command, and an ID already used elsewhere could not be archived.
     history = wal.sort_wal_names(n for n, f in cov.wal.files.items() if f.kind == wal.WalKind.HISTORY)
@@ -251,13 +263,14 @@ def plan_restore(
         consistent_at=backup.end_time.isoformat(),
         wal_refs={n: cov.wal.files[n].ref for n in names}, gap=reach.gap, unreadable=unreadable,
     )  # fmt: skip
-    newer = _newer_elsewhere(cov, ancestry, reach)
-    if newer and timeline is None and not named:
-        plan.notes.append(
-            f"timeline {tli} is the newest, as PostgreSQL's 'latest' picks it, but {newer.name} (archived "
-            f"{when(newer.mtime)}) is newer WAL on another timeline: --timeline {wal.classify(newer.name).timeline} "
-            "restores along that one"
+    newer = cov.newer_elsewhere(tli, reach) if timeline is None and not named else None
+    if newer:
+        plan.newer_elsewhere = (
+            f"{newer.name} (archived {when(newer.mtime)}) is newer WAL on timeline "
+            f"{wal.classify(newer.name).timeline}, which timeline {tli}'s path does not read: --timeline "
+            f"{wal.classify(newer.name).timeline} restores along that one"
         )
+        plan.notes.append(f"timeline {tli} is the highest (PostgreSQL's 'latest'), but {plan.newer_elsewhere}")
     if reach.gap:
         newest = cov.wal.files[wal.segment_file_for(ancestry, cov.path_segnos(tli)[-1])]
         plan.would_reach = f"the end of {newest.name} (archived {when(newest.mtime)})"
@@ -287,17 +300,6 @@ def plan_restore(
             "if it is not in the stored WAL, PostgreSQL stops with an error, not silently"
         )
     return plan
-
-
-def _newer_elsewhere(cov: Coverage, ancestry, reach: Reach):
-    """The newest stored segment when it is not on this path and was archived after this plan's reach (e.g. the
-    highest timeline is an abandoned attempt's, while another one went on)."""
-    segs = [f for f in cov.wal.files.values() if f.kind == wal.WalKind.SEGMENT]
-    newest = max(segs, key=lambda f: f.mtime, default=None)
-    if newest is None or newest.mtime <= reach.end_time.timestamp():
-        return None
-    on_path = wal.segment_file_for(ancestry, wal.parse_segment_name(newest.name)[1]) == newest.name
-    return None if on_path else newest
 
 
 def _check_reachable(target: Target, reach: Reach, hit: bool, stop_lsn: int | None) -> None:

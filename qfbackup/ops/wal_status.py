@@ -162,8 +162,9 @@ def _archiving_problems(st: WalStatus, cov: Coverage, last_time: float, failed_t
             f"archive_command is failing on the primary (last failure on {failed_wal}, see pg_stat_archiver and the "
             "server log); fix: make archive_command succeed (disk space, permissions, a file already in the archive)"
         )
-    stored = cov.wal.history_timelines()
-    if st.server_timeline and st.server_timeline > 1 and st.server_timeline not in stored:
+    stored = set(cov.wal.history_timelines())
+    known = set(cov.timelines())  # a timeline the repository already knows is reported with its views
+    if st.server_timeline and st.server_timeline > 1 and st.server_timeline not in stored | known:
         name = wal.history_file_name(st.server_timeline)
         yield (
             f"the primary is on timeline {st.server_timeline} but the repository has no {name}: its WAL cannot be "

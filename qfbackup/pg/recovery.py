@@ -109,7 +109,10 @@ def recovery_settings(
     return "\n".join(lines) + "\n"
 
 
-_RECOVERY_KEY = re.compile(r"\s*(restore_command|recovery_target\w*|archive_mode|archive_command)\s*=", re.I)
+# archive_library too: on PostgreSQL 15 it takes precedence over archive_command
+_RECOVERY_KEY = re.compile(
+    r"\s*(restore_command|recovery_target\w*|archive_mode|archive_command|archive_library)\s*=", re.I
+)
 
 
 def merge_auto_conf(existing: str, settings: str) -> str:

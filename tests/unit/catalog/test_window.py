@@ -9,6 +9,7 @@ import pytest
 
 from qfbackup.catalog.backups import BaseBackup
 from qfbackup.catalog.window import Coverage
+from qfbackup.errors import QfError
 from qfbackup.ops.restore_plan import TargetUnreachable, plan_restore
 from qfbackup.pg import wal
 from qfbackup.pg.recovery import Target
@@ -145,3 +146,43 @@ def test_newer_wal_on_another_timeline_is_named_in_the_plan():
     assert plan.timeline == 2 and any("--timeline 1 restores along that one" in n for n in plan.notes), plan.notes
     quiet = plan_restore(Repo(), "main", Target("latest"), snapshots=failover_catalogue())
     assert not any("another timeline" in n for n in quiet.notes)
+
+
+def test_gap_right_after_the_newest_backup_is_open_and_named_as_the_plan_names_it():
+    snaps = [backup("b1", 1, 10, 10), wal_batch({wal.segment_name(1, s): s for s in range(20, 26)})]
+    cov = Coverage(Repo(), "main", snaps)
+    (gap,), _ = cov.gaps()
+    assert (gap.first_name, gap.last_name) == (wal.segment_name(1, 11), wal.segment_name(1, 19))
+    plan = plan_restore(Repo(), "main", Target("latest"), snapshots=snaps)
+    assert plan.gap == gap.first_name and plan.degraded
+    with pytest.raises(QfError, match="would reach only"):
+        plan.check_complete(accept=False)
+    plan.check_complete(accept=True)
+
+
+def test_a_standby_backup_needs_its_last_segment_archived():
+    """A standby cannot switch segments at pg_backup_stop: the tar's copy of the end segment stops near the end."""
+    sb = backup("s1", 1, 10, 10)
+    sb.meta["from_standby"] = True
+    snaps = [sb, wal_batch({wal.segment_name(1, s): s for s in (11, 12)})]
+    reach = Coverage(Repo(), "main", snaps).view(1).current.reach
+    assert reach.gap == wal.segment_name(1, 10) and reach.last_file is None  # not silently past the backup's end
+    snaps[1] = wal_batch({wal.segment_name(1, s): s for s in (10, 11, 12)})
+    assert Coverage(Repo(), "main", snaps).view(1).current.reach.last_segno == 12
+
+
+def test_margin_skips_segments_the_tar_holds():
+    b = backup("b1", 1, 10, 5)
+    b.meta["stop_lsn"] = wal.format_lsn(wal.segment_start_lsn(12) + 100)  # the backup spans segments 10..12
+    snaps = [b, wal_batch({wal.segment_name(1, 10): 20, wal.segment_name(1, 13): 21, wal.segment_name(1, 14): 22})]
+    plan = plan_restore(Repo(), "main", Target("time", (T0 + timedelta(minutes=6)).isoformat()), snapshots=snaps)
+    assert plan.wal_files == [wal.segment_name(1, s) for s in (10, 13, 14)]
+
+
+def test_a_damaged_history_file_spoils_only_its_timeline():
+    class Broken(Repo):
+        def read_stream(self, r):
+            yield b"not a history file"
+
+    cov = Coverage(Broken(), "main", failover_catalogue())
+    assert cov.view(2).error and "history" in cov.view(2).error and cov.view(1).error is None
