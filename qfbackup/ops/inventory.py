@@ -69,7 +69,7 @@ def cluster_inventory(repo, snapshots, cluster: str) -> Inventory:
             "start_lsn": b.snapshot.meta.get("start_lsn"),
             "stop_lsn": b.snapshot.meta.get("stop_lsn"),
             "bytes": b.snapshot.streams["base.tar"].size,
-            "from_standby": b.snapshot.meta.get("from_standby", False),
+            "from_standby": b.from_standby,
         }
         for b in cov.backups
     ]

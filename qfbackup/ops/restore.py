@@ -112,10 +112,7 @@ def _check_remote_target(session, host: str, d: PurePosixPath, force: bool) -> N
             pid.stdout.decode(errors="replace"), lambda p: session.run(["test", "-d", f"/proc/{p}"]).ok
         )
         if running is not None:
-            raise UsageError(
-                f"{host}:{d} is the data directory of a running server (postmaster.pid names live process {running})",
-                hint="stop that server and restore into a new directory; --force never overrides this",
-            )
+            raise _running_server(f"{host}:{d}", running)
     listing = session.run(["find", str(d), "-mindepth", "1", "-maxdepth", "1", "-print", "-quit"])
     if listing.ok and listing.stdout.strip() and not force:
         raise UsageError(f"restore target {host}:{d} is not empty", hint="restore into a new or empty directory")
@@ -137,16 +134,20 @@ def live_postmaster(pid_text: str, alive) -> int | None:
     return int(first) if first.isdigit() and alive(int(first)) else None
 
 
+def _running_server(where: str, pid: int) -> UsageError:
+    return UsageError(
+        f"{where} is the data directory of a running server (postmaster.pid names live process {pid})",
+        hint="stop that server and restore into a new directory; --force never overrides this",
+    )
+
+
 def check_local_target(path: Path, force: bool) -> None:
     pid = path / "postmaster.pid"
     if pid.exists():
         # never, --force or not: writing under a running server corrupts it (pgBackRest refuses too)
         running = live_postmaster(pid.read_text(errors="replace"), pid_alive)
         if running is not None:
-            raise UsageError(
-                f"{path} is the data directory of a running server (postmaster.pid names live process {running})",
-                hint="stop that server and restore into a new directory; --force never overrides this",
-            )
+            raise _running_server(str(path), running)
         if not force:
             raise UsageError(
                 f"{path} is the data directory of a server that may be running (postmaster.pid exists)",

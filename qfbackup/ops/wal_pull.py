@@ -127,12 +127,13 @@ class WalPuller:
         ignores a carry that does not end where this segment starts, e.g. the parent timeline's at a fork)."""
         tli, segno = wal.parse_segment_name(name)
         before = [(p, d) for p, d in self._carries.items() if wal.parse_segment_name(p)[1] == segno - 1]
-        for _, doc in sorted(before, key=lambda pd: wal.parse_segment_name(pd[0])[0] != tli):  # same timeline first
-            try:
-                return Carry.from_dict(doc)
-            except IntegrityError:
-                return None
-        return None
+        if not before:
+            return None
+        _, doc = min(before, key=lambda pd: wal.parse_segment_name(pd[0])[0] != tli)  # same timeline first
+        try:
+            return Carry.from_dict(doc)
+        except IntegrityError:
+            return None
 
     def run(self) -> PullResult:
         started = time.monotonic()

@@ -106,8 +106,9 @@ def wal_status(repo, policy, cluster_name: str, *, max_lag_minutes: float | None
     newest = cat.newest_segment()
     if newest:
         st.newest_segment, st.newest_archived_at = newest.name, newest.mtime
+    with_history = set(cat.history_timelines())
     for view in cov.views():
-        if view.error and view.timeline > 1 and view.timeline not in cat.history_timelines():
+        if view.error and view.timeline > 1 and view.timeline not in with_history:
             name = wal.history_file_name(view.timeline)
             st.problems.append(
                 f"timeline {view.timeline} has WAL or backups but no history file {name} in the repository: nothing "
@@ -162,9 +163,8 @@ def _archiving_problems(st: WalStatus, cov: Coverage, last_time: float, failed_t
             f"archive_command is failing on the primary (last failure on {failed_wal}, see pg_stat_archiver and the "
             "server log); fix: make archive_command succeed (disk space, permissions, a file already in the archive)"
         )
-    stored = set(cov.wal.history_timelines())
-    known = set(cov.timelines())  # a timeline the repository already knows is reported with its views
-    if st.server_timeline and st.server_timeline > 1 and st.server_timeline not in stored | known:
+    # a timeline the repository knows of (history file, WAL or backups) is reported with its view instead
+    if st.server_timeline and st.server_timeline > 1 and st.server_timeline not in cov.timelines():
         name = wal.history_file_name(st.server_timeline)
         yield (
             f"the primary is on timeline {st.server_timeline} but the repository has no {name}: its WAL cannot be "
