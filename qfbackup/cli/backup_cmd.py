@@ -1,7 +1,7 @@
 """``qfbackup backup base|dump``: database backups pulled from the database host over SSH.
 
-Thin on purpose: the work is in ops/base_backup.py and ops/dump.py (callable from tests and the scheduler);
-this module takes the locks, shows progress on a TTY and renders the result.
+Thin on purpose: the work is in ops/ingest/base_backup.py and ops/ingest/dump.py (callable from tests and the
+scheduler); this module takes the locks, shows progress on a TTY and renders the result.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import click
 
 from qfbackup.cli.context import CliContext, pass_ctx
 from qfbackup.errors import Failed
-from qfbackup.ops.base_backup import take_base_backup
-from qfbackup.ops.dump import take_dumps
+from qfbackup.ops.ingest.base_backup import take_base_backup
+from qfbackup.ops.ingest.dump import take_dumps
 from qfbackup.ops.runlock import run_lock
 
 MB = 1_000_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from qfbackup.cli.context import CliContext, pass_ctx
-from qfbackup.ops.inventory import cluster_inventory
+from qfbackup.ops.status.inventory import cluster_inventory
 
 
 @click.command("list")

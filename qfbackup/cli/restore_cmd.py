@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
+from qfbackup.catalog.plan import plan_restore
 from qfbackup.cli.context import CliContext
 from qfbackup.errors import UsageError
-from qfbackup.ops.restore import restore_local, restore_remote
-from qfbackup.ops.restore_plan import plan_restore
+from qfbackup.ops.restore.cluster import restore_local, restore_remote
 from qfbackup.pg.recovery import ACTIONS, Target
 
 

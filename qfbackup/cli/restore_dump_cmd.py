@@ -1,7 +1,7 @@
 """``qfbackup restore dump``: a logical dump back into a server (globals, then pg_restore), or out to files.
 
 Thin on purpose: choosing the dump, the checks on the target and the restore itself are in
-ops/restore_dump.py; this module holds the lock, shows progress and renders the result.
+ops/restore/dump.py; this module holds the lock, shows progress and renders the result.
 """
 
 from __future__ import annotations
@@ -11,15 +11,11 @@ from pathlib import Path
 
 import click
 
+from qfbackup.catalog.dumps import choose_dump
 from qfbackup.cli.context import CliContext, pass_ctx
 from qfbackup.errors import UsageError
-from qfbackup.ops.restore_dump import (
-    choose_dump,
-    dump_files_plan,
-    plan_dump_restore,
-    restore_dump,
-    write_dump_files,
-)
+from qfbackup.ops.restore.dump import plan_dump_restore, restore_dump
+from qfbackup.ops.restore.dump_files import dump_files_plan, write_dump_files
 
 MB = 1_000_000
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from qfbackup.cli.context import CliContext, pass_ctx
-from qfbackup.ops.files import backup_directory, restore_directory
+from qfbackup.ops.ingest.files import backup_directory, restore_directory
 
 
 @click.group()

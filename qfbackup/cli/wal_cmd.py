@@ -8,9 +8,9 @@ import click
 
 from qfbackup.cli.context import CliContext, pass_ctx
 from qfbackup.errors import Failed
+from qfbackup.ops.ingest.wal_pull import pull
 from qfbackup.ops.runlock import run_lock
-from qfbackup.ops.wal_pull import pull
-from qfbackup.ops.wal_status import wal_status
+from qfbackup.ops.status.wal import wal_status
 
 
 def _clusters(ctx: CliContext, name: str | None) -> list[str]:

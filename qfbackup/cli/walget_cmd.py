@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from qfbackup.cli.context import CliContext, pass_ctx
-from qfbackup.ops.wal_get import wal_get
+from qfbackup.ops.restore.wal_get import wal_get
 
 
 @click.command("wal-get")

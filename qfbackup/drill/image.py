@@ -33,10 +33,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from qfbackup.common.units import utc_now
 from qfbackup.errors import DrillUnavailable, Failed, UsageError
 
 IMAGE_FORMAT = 1
@@ -275,7 +275,7 @@ def _build(work: Path, pg_major: int, uid: int, gid: int, locales: tuple[str, ..
         postgres_gid=gid,
         locales=locales,
         mirror=source.uri,
-        built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        built_at=utc_now(),
         build_seconds=round(time.monotonic() - started, 1),
         size_bytes=tree_size(rootfs),
     )

@@ -16,18 +16,19 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
+from qfbackup.catalog.plan import plan_restore
 from qfbackup.catalog.window import Coverage, Window, when
+from qfbackup.common.units import utc_now
 from qfbackup.drill import history
 from qfbackup.drill.engine import ContainerSpec, Mount, detect_engine
 from qfbackup.drill.image import default_cache_dir, drill_image
 from qfbackup.drill.script import DUMP_SCRIPT, PITR_SCRIPT, parse, render
 from qfbackup.drill.verdict import Verdict, judge_checks, judge_replay
 from qfbackup.errors import DrillUnavailable, QfError, UsageError
-from qfbackup.ops.restore import restore_local
-from qfbackup.ops.restore_plan import plan_restore
+from qfbackup.ops.restore.cluster import restore_local
 from qfbackup.pg.recovery import Target, parse_time
 
 CONTAINER_WAL = "/drill/wal"
@@ -247,7 +248,7 @@ class Drill:
             secrets.token_hex(6),
             "pitr",
             cluster,
-            datetime.now(UTC).isoformat(timespec="seconds"),
+            utc_now(),
             target={"spec": target_spec},
         )
 
@@ -307,7 +308,7 @@ class Drill:
             secrets.token_hex(6),
             "dump",
             cluster,
-            datetime.now(UTC).isoformat(timespec="seconds"),
+            utc_now(),
             target={"spec": "dump"},
         )
 

@@ -12,12 +12,12 @@ import os
 import sys
 from pathlib import Path
 
+from qfbackup.common.secretfile import read_secret_file
 from qfbackup.errors import KeyRefused, UsageError
 from qfbackup.repo.keys import Credential
 from qfbackup.repo.repository import Repository
 from qfbackup.repo.store import Store, open_store
 from qfbackup.repo.store_cache import CachingStore
-from qfbackup.secretfile import read_secret_file
 
 DEFAULT_REPO = "/var/lib/qfbackup/repo"
 

@@ -4,7 +4,7 @@ A base backup is only useful together with the WAL from its start to its end pos
 need those positions without reading the tar again. PostgreSQL writes them into two members of the tar:
 ``backup_label`` (start LSN, checkpoint, start timeline, start time, label, primary or standby) and
 ``backup_manifest`` (``WAL-Ranges``: per timeline, the start and end LSN). This module turns them into typed
-values and computes the WAL segments the backup needs. No I/O here: ops/base_backup.py feeds it.
+values and computes the WAL segments the backup needs. No I/O here: ops/ingest/base_backup.py feeds it.
 """
 
 from __future__ import annotations

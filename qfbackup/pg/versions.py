@@ -6,6 +6,8 @@ segment of that version, rather than a change to the parsing code.
 
 from __future__ import annotations
 
+import re
+
 from qfbackup.errors import UsageError
 
 #: XLOG_PAGE_MAGIC from src/include/access/xlog_internal.h. It changes with every major release whose WAL
@@ -50,3 +52,9 @@ def major_from_version_num(version_num: int) -> int:
     if version_num < 100000:
         raise UsageError(f"server_version_num {version_num} is older than PostgreSQL 10, which is not supported")
     return version_num // 10000
+
+
+def major_from_tool_version(version_text: str) -> int | None:
+    """``pg_restore (PostgreSQL) 15.8`` -> 15; None when the text names no version."""
+    m = re.search(r"\(PostgreSQL\)\s+(\d+)", version_text)
+    return int(m.group(1)) if m else None

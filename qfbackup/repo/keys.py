@@ -12,15 +12,15 @@ import json
 import os
 import socket
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from qfbackup.common.secretfile import read_secret_file
+from qfbackup.common.units import utc_now
 from qfbackup.errors import KeyRefused, UsageError
 from qfbackup.repo.crypto import MASTER_SECRET_LEN, AuthenticationFailed, hkdf, seal, unseal
 from qfbackup.repo.store import Store
-from qfbackup.secretfile import read_secret_file
 
 KEYFILE_MAGIC = "QFBACKUP-KEYFILE-V1"
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**16, 8, 1
@@ -107,7 +107,7 @@ def add_key(store: Store, repo_id: str, master: bytes, cred: Credential, label: 
         kdf = {"name": "scrypt", "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P, "salt": _b64(os.urandom(16))}
     else:
         kdf = {"name": "hkdf-sha256", "salt": _b64(os.urandom(16))}
-    info = KeyInfo(key_id, cred.kind, label, datetime.now(UTC).isoformat(timespec="seconds"), socket.gethostname())
+    info = KeyInfo(key_id, cred.kind, label, utc_now(), socket.gethostname())
     doc = {
         "version": 1,
         "id": key_id,

@@ -17,8 +17,8 @@ import os
 import socket
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
 
+from qfbackup.common.units import utc_now
 from qfbackup.errors import IntegrityError, RepositoryExists, RepositoryNotFound, UnsupportedFormat, UsageError
 from qfbackup.repo import catalog, keys
 from qfbackup.repo.catalog import Snapshot
@@ -63,7 +63,7 @@ class RepoConfig:
         return cls(
             version=MAX_SUPPORTED_WRITE_VERSION,
             id=os.urandom(16).hex(),
-            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            created=utc_now(),
             chunk_min=chunk_avg // 4,
             chunk_avg=chunk_avg,
             chunk_max=chunk_avg * 4,

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from qfbackup.ops.restore import safe_extract
+from qfbackup.ops.restore.cluster import safe_extract
 from qfbackup.repo.repository import Repository
 from tests.harness import chown
 from tests.integration.ingest.conftest import Ingest, make_ingest

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from qfbackup.catalog.wal import WalCatalog
-from qfbackup.ops.wal_pull import pull
+from qfbackup.ops.ingest.wal_pull import pull
 from tests.integration.ingest.conftest import make_ingest
 from tests.support.streams import sha256_of
 

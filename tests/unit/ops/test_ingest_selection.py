@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from qfbackup.errors import PolicyError, UsageError
-from qfbackup.ops.base_backup import backup_source
-from qfbackup.ops.dump import databases_to_dump
+from qfbackup.ops.ingest.base_backup import backup_source
+from qfbackup.ops.ingest.dump import databases_to_dump
 from qfbackup.policy.load import parse_policy
 
 BASE = """\

@@ -7,7 +7,7 @@ import tarfile
 import pytest
 
 from qfbackup.errors import IntegrityError
-from qfbackup.ops.restore import safe_extract
+from qfbackup.ops.restore.cluster import safe_extract
 
 
 def make_tar(members: list[tuple[str, str | bytes]]) -> io.BytesIO:

@@ -4,7 +4,7 @@ import io
 
 from qfbackup.catalog.wal import WAL_KIND
 from qfbackup.errors import KeyRefused
-from qfbackup.ops.wal_get import FATAL, FOUND, MISSING, wal_get
+from qfbackup.ops.restore.wal_get import FATAL, FOUND, MISSING, wal_get
 from qfbackup.pg import wal
 from qfbackup.repo.catalog import Snapshot
 

@@ -5,7 +5,7 @@ import struct
 import pytest
 
 from qfbackup.errors import IntegrityError
-from qfbackup.ops.wal_pull import validate
+from qfbackup.ops.ingest.wal_pull import validate
 from qfbackup.pg import wal
 
 SEG = wal.DEFAULT_SEGMENT_SIZE

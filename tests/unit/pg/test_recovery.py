@@ -1,7 +1,7 @@
 import pytest
 
 from qfbackup.errors import UsageError
-from qfbackup.ops.restore import live_postmaster
+from qfbackup.ops.restore.cluster import live_postmaster
 from qfbackup.pg.recovery import Target, merge_auto_conf, recovery_settings
 
 

@@ -14,14 +14,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from qfbackup.catalog.dumps import DUMP_KIND
+from qfbackup.common.units import mb_per_s, utc_now
 from qfbackup.errors import RemoteError, UsageError
-from qfbackup.ops.ingest_common import (
+from qfbackup.ops.ingest.server import (
     ServerFacts,
-    mb_per_s,
     remote_detail,
     server_facts,
     tool,
-    utc_now,
 )
 from qfbackup.pg.dump import GLOBALS, GLOBALS_STREAM, check_db_name, db_stream, pg_dump_argv, pg_dumpall_globals_argv
 from qfbackup.policy.schema import Cluster, Policy
@@ -32,7 +32,7 @@ from qfbackup.repo.catalog import Snapshot, StreamRef
 from qfbackup.repo.repository import Repository
 from qfbackup.repo.writer import RepoWriter
 
-KIND = "dump"
+KIND = DUMP_KIND
 META_STDERR = 4096  # stderr kept per dump in the snapshot (the tail: where pg_dump's error is)
 
 

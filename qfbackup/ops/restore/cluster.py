@@ -21,9 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from qfbackup.catalog.plan import RestorePlan
 from qfbackup.errors import IntegrityError, UsageError
-from qfbackup.ops.restore_plan import RestorePlan
-from qfbackup.ops.wal_get import write_atomically
+from qfbackup.ops.restore.wal_get import write_atomically
 from qfbackup.pg.recovery import merge_auto_conf, recovery_settings
 from qfbackup.remote.targets import open_session
 from qfbackup.repo.lock import pid_alive

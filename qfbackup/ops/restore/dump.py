@@ -55,203 +55,28 @@ from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from qfbackup.errors import Failed, NotFound, RemoteError, UsageError
-from qfbackup.ops.dump import KIND as DUMP_KIND
-from qfbackup.pg.dump import GLOBALS_STREAM, check_db_name, db_stream
-from qfbackup.repo.catalog import Snapshot, StreamRef
+from qfbackup.catalog.dumps import DumpChoice, choose_dump, stored_when
+from qfbackup.errors import Failed, UsageError
+from qfbackup.ops.restore.dump_target import (
+    MAINTENANCE_DB,
+    Target,
+    Tools,
+    connect,
+    find_tools,
+    inspect_target,
+    parse_target,
+)
 from qfbackup.repo.repository import Repository
 
-DEFAULT_PG_MAJOR = 15
-MAINTENANCE_DB = "postgres"
 #: Free space kept on top of the dump's size when staging it for a parallel restore.
 STAGING_MARGIN = 64 * 1024 * 1024
 #: Errors of the globals script that every restore meets (the bootstrap role exists on any server; a rerun
 #: meets all of its roles again) and that change nothing: reported, never fatal.
 BENIGN_GLOBALS_ERROR = re.compile(r'ERROR:\s+(role|tablespace) "[^"]*" already exists')
 MAX_ERRORS_SHOWN = 8
-REDACTED = "<redacted>"
 
 Progress = Callable[[int], None]
 Warn = Callable[[str], None]
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# choosing the dump
-
-
-@dataclass(frozen=True)
-class DumpChoice:
-    """The dump stream to restore and the globals stream that goes with it (possibly from another snapshot)."""
-
-    cluster: str
-    db: str
-    snapshot: Snapshot
-    stream: StreamRef
-    globals_snapshot: Snapshot | None
-    globals_ref: StreamRef | None
-
-    @property
-    def dump_major(self) -> int | None:
-        """Major version of the pg_dump that wrote the archive (a pg_restore at least as new is required)."""
-        return _major(str(self.snapshot.meta.get("pg_dump_version", "")))
-
-    @property
-    def server_major(self) -> int | None:
-        major = self.snapshot.meta.get("pg_major")
-        return major if isinstance(major, int) else None
-
-
-def _failure_detail(entry: dict) -> str:
-    """Why a dump failed, on one line: the recorded error (it ends with pg_dump's stderr), else the stderr."""
-    text = str(entry.get("error") or entry.get("stderr") or f"status {entry.get('status', 'unknown')}")
-    one_line = " ".join(text.split())
-    return one_line if len(one_line) <= 400 else one_line[:397] + "..."
-
-
-def _when(snap: Snapshot) -> str:
-    return snap.time[:19].replace("T", " ") + " UTC"
-
-
-def _globals_for(dumps: list[Snapshot], chosen: Snapshot) -> Snapshot | None:
-    """Globals from the chosen snapshot, else from the dump snapshot nearest before it, else the oldest after
-    it (a ``--db X --no-globals`` run makes snapshots without them); roles change rarely, and owners that do
-    not exist would make every ownership statement of the restore fail."""
-    if GLOBALS_STREAM in chosen.streams:
-        return chosen
-    have = [s for s in dumps if GLOBALS_STREAM in s.streams]
-    before = [s for s in have if s.time <= chosen.time]
-    return before[-1] if before else (have[0] if have else None)
-
-
-def choose_dump(repo: Repository, cluster: str, db: str, snapshot_id: str | None = None) -> DumpChoice:
-    """The newest successful dump of ``db`` (or the one in ``snapshot_id``); refuses when the latest failed."""
-    check_db_name(db)
-    dumps = [s for s in repo.snapshots() if s.kind == DUMP_KIND and s.source == cluster]
-    if snapshot_id:
-        snap = repo.snapshot(snapshot_id)
-        if snap.kind != DUMP_KIND or snap.source != cluster:
-            raise UsageError(
-                f"snapshot {snap.short_id} is a {snap.kind} snapshot of {snap.source!r}, "
-                f"not a dump of cluster {cluster!r}",
-                hint=f"see `qfbackup list --cluster {cluster}`",
-            )
-        entry = snap.meta.get("databases", {}).get(db)
-        if entry is None:
-            held = ", ".join(sorted(snap.meta.get("databases", {}))) or "none"
-            raise NotFound(f"dump snapshot {snap.short_id} holds no dump of database {db!r} (it holds: {held})")
-        if entry.get("status") != "ok":
-            raise Failed(
-                f"the dump of {db} in snapshot {snap.short_id} ({_when(snap)}) failed: {_failure_detail(entry)}",
-                hint=f"see `qfbackup list --cluster {cluster}` for other dumps",
-            )
-    else:
-        if not dumps:
-            others = sorted({s.source for s in repo.snapshots() if s.kind == DUMP_KIND})
-            raise NotFound(
-                f"no dumps of cluster {cluster!r} in {repo.store.url}",
-                hint=f"clusters with dumps: {', '.join(others)}" if others else "take one: qfbackup backup dump",
-            )
-        with_db = [s for s in dumps if db in s.meta.get("databases", {})]
-        if not with_db:
-            held = sorted({d for s in dumps for d in s.meta.get("databases", {})})
-            raise NotFound(
-                f"cluster {cluster!r} has dumps, but none of database {db!r} (dumped: {', '.join(held) or 'none'})"
-            )
-        snap = with_db[-1]
-        entry = snap.meta["databases"][db]
-        if entry.get("status") != "ok":
-            good = [s for s in with_db if s.meta["databases"][db].get("status") == "ok"]
-            last = (
-                f"; the last good dump is {good[-1].short_id} ({_when(good[-1])})"
-                if good
-                else "; there is no successful dump of it at all"
-            )
-            raise Failed(
-                f"the latest dump of {db} (snapshot {snap.short_id}, {_when(snap)}) failed: "
-                f"{_failure_detail(entry)}{last}",
-                hint=(f"restore the older dump knowingly with --snapshot {good[-1].short_id}, or " if good else "")
-                + f"take a new dump: qfbackup backup dump --cluster {cluster} --db {db}",
-            )
-    name = str(entry.get("stream") or db_stream(db))
-    if name not in snap.streams:
-        raise Failed(f"snapshot {snap.short_id} records the dump of {db} as ok but has no stream {name!r}")
-    g = _globals_for(dumps or [snap], snap)
-    return DumpChoice(cluster, db, snap, snap.streams[name], g, g.streams[GLOBALS_STREAM] if g else None)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# the target: a libpq DSN, parsed once, never printed with its password
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where to restore. ``params`` never holds the password; it goes to the tools via the environment."""
-
-    params: dict[str, str]
-    dbname: str
-    password: str | None = field(default=None, repr=False)
-
-    def conninfo(self, dbname: str | None = None) -> str:
-        """A keyword/value DSN (no password) for ``dbname``, by default the target database."""
-        from psycopg.conninfo import make_conninfo
-
-        return make_conninfo(**{**self.params, "dbname": dbname or self.dbname})
-
-    def describe(self, dbname: str | None = None) -> str:
-        """The DSN as shown to people: no password, and a marker that one was given."""
-        text = self.conninfo(dbname)
-        return text + (f" password={REDACTED}" if self.password else "")
-
-    def env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        if self.password is not None:
-            env["PGPASSWORD"] = self.password
-        return env
-
-    def scrub(self, text: str) -> str:
-        """Remove the password from text a tool printed (it never should, but this output reaches cron mail)."""
-        return text.replace(self.password, REDACTED) if self.password else text
-
-
-def parse_target(dsn: str, default_db: str) -> Target:
-    """Parse a keyword/value or URI DSN with libpq's rules; ``dbname`` defaults to the dumped database.
-
-    libpq's error text quotes the part it could not parse, which may be the password, so quoted fragments are
-    removed from it.
-    """
-    from psycopg import ProgrammingError
-    from psycopg.conninfo import conninfo_to_dict
-
-    try:
-        params = {k: str(v) for k, v in conninfo_to_dict(dsn).items() if v is not None}
-    except ProgrammingError as e:
-        detail = re.sub(r'"[^"]*[^\W_][^"]*"', '"..."', str(e).strip().splitlines()[0] if str(e).strip() else "")
-        raise UsageError(
-            f"--to-dsn is not a valid connection string ({detail})",
-            hint="use 'host=H port=P user=U dbname=D' or postgresql://U@H:P/D; keep the password in ~/.pgpass",
-        ) from None
-    password = params.pop("password", None)
-    dbname = params.pop("dbname", "") or default_db
-    return Target(params, dbname, password)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# local client tools
-
-
-@dataclass(frozen=True)
-class Tools:
-    """The local pg_restore and psql (never from $PATH: the version must be at least the dump's)."""
-
-    bin_dir: Path
-    pg_restore_version: str
-
-    @property
-    def major(self) -> int | None:
-        return _major(self.pg_restore_version)
-
-    def path(self, name: str) -> str:
-        return str(self.bin_dir / name)
 
 
 def _major(version_text: str) -> int | None:
@@ -259,47 +84,8 @@ def _major(version_text: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def find_tools(policy, cluster: str, choice: DumpChoice | None = None) -> Tools:
-    """The policy's ``pg_bin_dir`` for the cluster if it exists here, else ``/usr/lib/postgresql/<major>/bin``
-    for the dump's major version, else for 15. The policy's directory names the database host's tools; on the
-    backup VM (or a fresh machine without a policy) the Debian layout is the next best guess."""
-    candidates: list[Path] = []
-    conf = getattr(policy, "clusters", {}).get(cluster) if policy is not None else None
-    if conf is not None:
-        candidates.append(Path(str(conf.pg_bin_dir)))
-    for major in (choice.dump_major if choice else None, DEFAULT_PG_MAJOR):
-        if major:
-            candidates.append(Path(f"/usr/lib/postgresql/{major}/bin"))
-    for d in candidates:
-        if (d / "pg_restore").is_file() and (d / "psql").is_file():
-            out = subprocess.run([str(d / "pg_restore"), "--version"], capture_output=True, text=True)
-            tools = Tools(d, out.stdout.strip())
-            if choice and choice.dump_major and tools.major and tools.major < choice.dump_major:
-                raise UsageError(
-                    f"{d}/pg_restore is version {tools.major}, older than the pg_dump {choice.dump_major} that "
-                    "wrote the dump (pg_restore cannot read newer archives)",
-                    hint=f"install postgresql-client-{choice.dump_major}",
-                )
-            return tools
-    tried = ", ".join(str(d) for d in dict.fromkeys(candidates))
-    raise UsageError(
-        f"no PostgreSQL client tools (pg_restore, psql) found in {tried}",
-        hint=f"install postgresql-client-{(choice.dump_major if choice else None) or DEFAULT_PG_MAJOR}",
-    )
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # the plan
-
-
-@dataclass(frozen=True)
-class TargetState:
-    """What the target server says before anything is changed."""
-
-    server_version_num: int
-    is_superuser: bool
-    db_exists: bool
-    user_relations: int
 
 
 #: How the target database comes to exist: pg_restore --create, CREATE DATABASE by us, or it is already there.
@@ -352,43 +138,6 @@ class DumpRestorePlan:
             f"2. {how}; tools from {self.pg_bin_dir} ({self.pg_restore_version})",
         ]
         return "\n".join(lines + [f"warning: {w}" for w in self.warnings if with_warnings])
-
-
-def _connect(target: Target, dbname: str):
-    import psycopg
-
-    try:
-        return psycopg.connect(target.conninfo(dbname), password=target.password, autocommit=True)
-    except psycopg.Error as e:
-        raise RemoteError(
-            f"cannot connect to the target {target.describe(dbname)}: {target.scrub(str(e).strip())}",
-            hint="check host/port/user in --to-dsn; a password goes in ~/.pgpass or PGPASSWORD",
-        ) from None
-
-
-USER_RELATIONS_SQL = """
-select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace
-where n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_(toast|temp_)'
-"""
-
-
-def inspect_target(target: Target) -> TargetState:
-    """Read-only look at the target: version, privileges, whether the database exists and holds anything."""
-    with _connect(target, MAINTENANCE_DB) as conn:
-        row = conn.execute(
-            "select current_setting('server_version_num')::int, "
-            "(select rolsuper from pg_roles where rolname = current_user), "
-            "exists (select 1 from pg_database where datname = %s)",
-            (target.dbname,),
-        ).fetchone()
-    assert row is not None
-    version, superuser, exists = int(row[0]), bool(row[1]), bool(row[2])
-    relations = 0
-    if exists:
-        with _connect(target, target.dbname) as conn:
-            one = conn.execute(USER_RELATIONS_SQL).fetchone()
-            relations = int(one[0]) if one else 0
-    return TargetState(version, superuser, exists, relations)
 
 
 def _staging_dir(tmpdir: Path | None, policy) -> Path:
@@ -450,7 +199,7 @@ def plan_dump_restore(
         assert choice.globals_snapshot is not None
         warnings.append(
             f"snapshot {choice.snapshot.short_id} has no globals; using those of {choice.globals_snapshot.short_id} "
-            f"({_when(choice.globals_snapshot)})"
+            f"({stored_when(choice.globals_snapshot)})"
         )
     staging = None
     if jobs > 1:
@@ -609,7 +358,7 @@ def restore_dump(
     if plan.create == CREATE_DATABASE:
         from psycopg import sql as pgsql
 
-        with _connect(target, MAINTENANCE_DB) as conn:
+        with connect(target, MAINTENANCE_DB) as conn:
             conn.execute(pgsql.SQL("create database {} template template0").format(pgsql.Identifier(plan.target_db)))
 
     chunks = repo.read_stream(choice.stream, progress=progress)
@@ -634,82 +383,3 @@ def restore_dump(
         )
     result.bytes_restored = choice.stream.size
     return result
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# --to-file
-
-
-@dataclass
-class DumpFilesResult:
-    cluster: str
-    db: str
-    snapshot: str
-    snapshot_time: str
-    dump_file: str
-    dump_bytes: int
-    globals_file: str | None
-    globals_bytes: int
-    globals_snapshot: str | None
-    seconds: float = 0.0
-    next_steps: list[str] = field(default_factory=list)
-
-
-def globals_path(path: Path) -> Path:
-    return path.with_name(path.name + ".globals.sql")
-
-
-def _write_new(path: Path, chunks: Iterable[bytes]) -> int:
-    """Write to ``path.part`` (0600), then rename: a file under the final name is always complete."""
-    part = path.with_name(path.name + ".part")
-    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    size = 0
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-                size += len(chunk)
-        os.replace(part, path)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
-    return size
-
-
-def dump_files_plan(choice: DumpChoice, path: Path) -> DumpFilesResult:
-    """What ``--to-file`` writes (also the dry-run answer); refuses to overwrite anything."""
-    path = path.absolute()
-    gpath = globals_path(path) if choice.globals_ref is not None else None
-    for p in (path, gpath):
-        if p is not None and (p.exists() or p.with_name(p.name + ".part").exists()):
-            raise UsageError(f"{p} already exists", hint="choose a new file name; nothing is overwritten")
-    if not path.parent.is_dir():
-        raise UsageError(f"directory {path.parent} does not exist")
-    g = choice.globals_snapshot
-    res = DumpFilesResult(
-        choice.cluster,
-        choice.db,
-        choice.snapshot.id,
-        choice.snapshot.time,
-        str(path),
-        choice.stream.size,
-        str(gpath) if gpath else None,
-        choice.globals_ref.size if choice.globals_ref else 0,
-        g.id if g else None,
-    )
-    steps = [f"psql -X -d 'host=... dbname={MAINTENANCE_DB}' -f {gpath}"] if gpath else []
-    steps.append(f"pg_restore --create -d 'host=... dbname={MAINTENANCE_DB}' {path}  (or -d DB without --create)")
-    res.next_steps = steps
-    return res
-
-
-def write_dump_files(
-    repo: Repository, choice: DumpChoice, path: Path, *, progress: Progress | None = None
-) -> DumpFilesResult:
-    res = dump_files_plan(choice, path)
-    t0 = time.monotonic()
-    _write_new(Path(res.dump_file), repo.read_stream(choice.stream, progress=progress))
-    if res.globals_file and choice.globals_ref is not None:
-        _write_new(Path(res.globals_file), repo.read_stream(choice.globals_ref))
-    res.seconds = time.monotonic() - t0
-    return res

@@ -1,4 +1,4 @@
-"""Pieces shared by the jobs that pull data from a database host: tool paths, server facts, timing.
+"""Talking to the PostgreSQL server behind a cluster: client tool paths, one-query facts, the server clock.
 
 Every PostgreSQL tool runs on the database host over SSH as the cluster's OS user and connects through the
 cluster's unix socket directory (``-h SOCKET_DIR -p PORT -U USER``), so no database password or TCP listener is
@@ -17,7 +17,6 @@ from qfbackup.policy.schema import Cluster
 from qfbackup.remote.command import RemoteCommandFailed
 from qfbackup.remote.ssh import SshSession
 
-MB = 1_000_000
 FACTS_SQL = (
     "select current_setting('server_version_num'), current_setting('server_version'), "
     "(select system_identifier from pg_control_system()), "
@@ -108,12 +107,3 @@ def remote_detail(error: RemoteError, program: str = "the remote command") -> st
     msg = error.message
     # it continues a sentence ("Base backup of cluster X failed: connection to ... lost")
     return msg[0].lower() + msg[1:] if msg[:1].isupper() and msg[1:2].islower() else msg
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def mb_per_s(nbytes: int, seconds: float) -> float:
-    """Throughput in MB/s (10^6 bytes), as the benchmarks and the env notes quote it."""
-    return round(nbytes / MB / seconds, 1) if seconds > 0 else 0.0

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from qfbackup.ops.restore_plan import TargetUnreachable, plan_restore
+from qfbackup.catalog.plan import TargetUnreachable, plan_restore
 from qfbackup.pg import wal
 from qfbackup.pg.recovery import Target
 from qfbackup.repo.catalog import Snapshot, StreamRef

@@ -19,8 +19,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from qfbackup.common.units import mb_per_s, utc_now
 from qfbackup.errors import RemoteError, UsageError
-from qfbackup.ops.ingest_common import ServerFacts, mb_per_s, remote_detail, server_clock, server_facts, utc_now
+from qfbackup.ops.ingest.server import ServerFacts, remote_detail, server_clock, server_facts
 from qfbackup.pg.basebackup import (
     LABEL_MEMBER,
     MANIFEST_MEMBER,
