@@ -38,6 +38,7 @@ from typing import Any
 
 from qfbackup.common.units import utc_now
 from qfbackup.errors import DrillUnavailable, Failed, UsageError
+from qfbackup.pg.versions import DEFAULT_MAJOR, debian_bin_dir, debian_share_dir
 
 IMAGE_FORMAT = 1
 """Bumped when the image content changes in a way old cache entries lack; they are then rebuilt."""
@@ -79,7 +80,7 @@ class ImageManifest:
 
     @property
     def pg_bin_dir(self) -> str:
-        return f"/usr/lib/postgresql/{self.pg_major}/bin"
+        return str(debian_bin_dir(self.pg_major))
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "locales": list(self.locales), "tag": self.tag}
@@ -147,7 +148,7 @@ def image_dir(cache_dir: Path, pg_major: int) -> Path:
 
 def drill_image(
     cache_dir: Path,
-    pg_major: int = 15,
+    pg_major: int = DEFAULT_MAJOR,
     *,
     policy_image: str | None = None,
     locales: Sequence[str] = (),
@@ -161,7 +162,7 @@ def drill_image(
 
 def build_image(
     cache_dir: Path,
-    pg_major: int = 15,
+    pg_major: int = DEFAULT_MAJOR,
     *,
     force: bool = False,
     locales: Sequence[str] = (),
@@ -247,7 +248,7 @@ def _build(work: Path, pg_major: int, uid: int, gid: int, locales: tuple[str, ..
             what=f"apt-get install {package}",
         )
     except Failed as e:
-        if pg_major != 15:
+        if pg_major != DEFAULT_MAJOR:
             raise UsageError(
                 f"Debian {SUITE} does not package PostgreSQL {pg_major}: {e}",
                 hint="set drill.image in the policy to an image with that version",
@@ -289,11 +290,11 @@ def _verify(rootfs: Path, pg_major: int, uid: int, gid: int, logfile: Path, env:
     gids = _chroot(rootfs, ["id", "-g", "postgres"], logfile, env, what="id", capture=True).strip()
     if (ids, gids) != (str(uid), str(gid)):
         raise Failed(f"drill image: postgres is {ids}:{gids} inside, expected the host's {uid}:{gid}")
-    bindir = f"/usr/lib/postgresql/{pg_major}/bin"
+    bindir = str(debian_bin_dir(pg_major))
     for tool in ("postgres", "initdb", "pg_ctl", "psql", "pg_dump", "pg_waldump"):
         if not (rootfs / bindir.lstrip("/") / tool).exists():
             raise Failed(f"drill image: {bindir}/{tool} missing after installing postgresql-{pg_major}")
-    if not (rootfs / f"usr/share/postgresql/{pg_major}/extension/amcheck.control").exists():
+    if not (rootfs / str(debian_share_dir(pg_major)).lstrip("/") / "extension/amcheck.control").exists():
         raise Failed(f"drill image: the amcheck extension is missing from postgresql-{pg_major}")
     out = _chroot(rootfs, [f"{bindir}/postgres", "--version"], logfile, env, what="postgres --version", capture=True)
     match = re.search(r"\(PostgreSQL\)\s+(\S+)", out)
@@ -407,7 +408,7 @@ def _check_cached(
     return manifest, None
 
 
-def cached_image(cache_dir: Path, pg_major: int = 15) -> ImageRef | None:
+def cached_image(cache_dir: Path, pg_major: int = DEFAULT_MAJOR) -> ImageRef | None:
     """The cached image if one exists (whatever uid it was built for), without building: for status output."""
     final = image_dir(cache_dir, pg_major)
     try:

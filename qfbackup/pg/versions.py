@@ -7,6 +7,7 @@ segment of that version, rather than a change to the parsing code.
 from __future__ import annotations
 
 import re
+from pathlib import PurePosixPath
 
 from qfbackup.errors import UsageError
 
@@ -24,6 +25,19 @@ WAL_PAGE_MAGIC: dict[int, int] = {
 
 #: The major version the project targets (the trading platform runs PostgreSQL 15).
 DEFAULT_MAJOR = 15
+
+#: Where Debian's postgresql-common puts the server's Unix socket.
+DEBIAN_SOCKET_DIR = PurePosixPath("/var/run/postgresql")
+
+
+def debian_bin_dir(major: int = DEFAULT_MAJOR) -> PurePosixPath:
+    """Where Debian's ``postgresql-<major>`` / ``postgresql-client-<major>`` install the server and client tools."""
+    return PurePosixPath(f"/usr/lib/postgresql/{major}/bin")
+
+
+def debian_share_dir(major: int = DEFAULT_MAJOR) -> PurePosixPath:
+    """Debian's ``/usr/share/postgresql/<major>``: extensions, sample configuration."""
+    return PurePosixPath(f"/usr/share/postgresql/{major}")
 
 
 class UnsupportedPgVersion(UsageError):

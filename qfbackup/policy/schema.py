@@ -15,13 +15,13 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from qfbackup.errors import PolicyError
+from qfbackup.pg.versions import DEBIAN_SOCKET_DIR, DEFAULT_MAJOR, debian_bin_dir
 from qfbackup.policy.expect import Expectation
 
 Role = Literal["primary", "standby"]
 Engine = Literal["auto", "podman", "docker"]
 DrillTarget = Literal["random", "latest"]
 
-DEFAULT_PG_VERSION = 15
 DEFAULT_SSH_KEY = Path("/etc/qfbackup/ssh/id_ed25519")
 DEFAULT_KNOWN_HOSTS = Path("/etc/qfbackup/ssh/known_hosts")
 DEFAULT_CACHE_DIR = Path("/var/cache/qfbackup")
@@ -108,9 +108,9 @@ class Cluster:
     databases: tuple[str, ...] = ()
     wal_archive_dir: PurePosixPath | None = None
     remove_after: bool = False
-    pg_version: int = DEFAULT_PG_VERSION
-    pg_bin_dir: PurePosixPath = PurePosixPath(f"/usr/lib/postgresql/{DEFAULT_PG_VERSION}/bin")
-    socket_dir: PurePosixPath = PurePosixPath("/var/run/postgresql")
+    pg_version: int = DEFAULT_MAJOR
+    pg_bin_dir: PurePosixPath = debian_bin_dir()
+    socket_dir: PurePosixPath = DEBIAN_SOCKET_DIR
     user: str = "postgres"
     data_dir: PurePosixPath | None = None
     dump_globals: bool = True

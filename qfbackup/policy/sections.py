@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 
 from croniter import croniter
 
+from qfbackup.pg.versions import DEFAULT_MAJOR, debian_bin_dir
 from qfbackup.policy.expect import ExpectSyntaxError, parse_expectation
 from qfbackup.policy.reader import (
     NAME_RE,
@@ -29,7 +30,6 @@ from qfbackup.policy.schema import (
     DEFAULT_CACHE_DIR,
     DEFAULT_DUMPS,
     DEFAULT_KNOWN_HOSTS,
-    DEFAULT_PG_VERSION,
     DEFAULT_SNAPSHOTS,
     DEFAULT_SSH_KEY,
     Alerts,
@@ -165,8 +165,8 @@ def parse_host(name: str, t: Table) -> Host:
 
 
 def parse_cluster(name: str, t: Table) -> Cluster:
-    pg_version = t.int("pg_version", DEFAULT_PG_VERSION, low=10, high=99, example="15")
-    version = pg_version if isinstance(pg_version, int) else DEFAULT_PG_VERSION
+    pg_version = t.int("pg_version", DEFAULT_MAJOR, low=10, high=99, example="15")
+    version = pg_version if isinstance(pg_version, int) else DEFAULT_MAJOR
     cluster = Cluster(
         name=name,
         host=t.matching("host", NAME_RE, NAME_RULE),
@@ -178,7 +178,7 @@ def parse_cluster(name: str, t: Table) -> Cluster:
         wal_archive_dir=t.remote_path("wal_archive_dir", None),
         remove_after=t.bool("remove_after", False),
         pg_version=version,
-        pg_bin_dir=t.remote_path("pg_bin_dir", PurePosixPath(f"/usr/lib/postgresql/{version}/bin")),
+        pg_bin_dir=t.remote_path("pg_bin_dir", debian_bin_dir(version)),
         socket_dir=t.remote_path("socket_dir", Cluster.socket_dir),
         user=t.matching("user", PG_IDENT_RE, PG_IDENT_RULE, "postgres"),
         data_dir=t.remote_path("data_dir", None),

@@ -2,8 +2,9 @@
 
 Appenders only add content-addressed objects, so any number may run together; prune and clean-up delete
 objects another process may be about to reference, so they need the repository alone. A lock is an object
-``locks/<random>`` holding host, pid and times; it is refreshed while held. A lock whose process is gone (same
-host, pid not alive) is stale and removed with a warning. A lock from another host cannot be checked: it is
+``locks/<random>`` holding host, process identity (pid, start time, boot id) and times; it is refreshed while held.
+A lock whose process is gone (same host; the pid gone, or now another process's, see common/process.py) is stale
+and removed with a warning. A lock from another host cannot be checked: it is
 reported as probably stale once not refreshed for ``STALE_AFTER`` seconds, and only ``--break-lock`` removes it.
 A live process on this host keeps its lock even against ``--break-lock``.
 """
@@ -16,8 +17,9 @@ import random
 import socket
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
+from qfbackup.common.process import ProcessIdentity, current, is_alive
 from qfbackup.errors import RepositoryLocked, StorageError
 from qfbackup.repo.store import ObjectMissing, Store
 
@@ -34,6 +36,9 @@ class LockInfo:
     created: float
     refreshed: float
     command: str
+    #: the holder's start time and boot id (absent in locks written before they were recorded)
+    start_ticks: int | None = None
+    boot_id: str | None = None
 
     def describe(self) -> str:
         kind = "exclusive" if self.exclusive else "shared"
@@ -42,19 +47,8 @@ class LockInfo:
 
     def is_stale(self, now: float) -> bool:
         if self.host == socket.gethostname():
-            return not pid_alive(self.pid)
+            return not is_alive(ProcessIdentity(self.pid, self.start_ticks, self.boot_id))
         return now - self.refreshed > STALE_AFTER
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this machine (another user's counts)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def read_locks(store: Store) -> list[LockInfo]:
@@ -62,7 +56,8 @@ def read_locks(store: Store) -> list[LockInfo]:
     for obj in store.list("locks/"):
         try:
             d = json.loads(store.get(obj.name))
-            locks.append(LockInfo(name=obj.name, **{k: d[k] for k in LockInfo.__dataclass_fields__ if k != "name"}))
+            fields = {k: d[k] for k in LockInfo.__dataclass_fields__ if k in d and k != "name"}
+            locks.append(LockInfo(name=obj.name, **fields))
         except (ObjectMissing, ValueError, KeyError, TypeError):
             continue  # removed meanwhile, or damaged: an unreadable lock protects nothing
     return locks
@@ -99,9 +94,15 @@ class RepoLock:
 
     def _write(self) -> None:
         now = time.time()
-        info = LockInfo(self.name, socket.gethostname(), os.getpid(), self.exclusive, self._created, now, self.command)
-        d = asdict(info)
-        d.pop("name")
+        me = current()
+        d = {
+            "host": socket.gethostname(),
+            "exclusive": self.exclusive,
+            "created": self._created,
+            "refreshed": now,
+            "command": self.command,
+            **me.to_dict(),
+        }
         self.store.put(self.name, json.dumps(d).encode())
 
     def _conflicts(self) -> list[LockInfo]:

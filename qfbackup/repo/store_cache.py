@@ -9,9 +9,9 @@ cache: it must look at the repository itself.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from qfbackup.common.atomic import write_atomic
 from qfbackup.repo.crypto import content_hash
 from qfbackup.repo.store import Store
 
@@ -41,9 +41,7 @@ class CachingStore:
         if content_hash(data) == name.rsplit("/", 1)[1]:  # only good copies are kept
             try:
                 path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-                tmp.write_bytes(data)
-                os.replace(tmp, path)
+                write_atomic(path, data, mode=0o600)
             except OSError:
                 pass  # a cache we cannot write (another user, full disk) only costs speed
         return data

@@ -1,32 +1,21 @@
 """Local filesystem backend.
 
-Writes go to a temporary file in the target directory, are fsynced, renamed into place and the directory is
-fsynced, so a crash or power loss leaves either the old state or the whole new object. Temporary files of a
-killed writer are named ``*.tmp-*`` and removed by ``cleanup_temp``.
+Writes go through ``common/atomic.py`` (temporary file, fsync, rename, fsync of the directory), so a crash or power
+loss leaves either the old state or the whole new object. Temporary files of a killed writer carry
+``TEMP_MARK`` in their name and are removed by ``cleanup_temp``.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from qfbackup.common.atomic import TEMP_MARK, write_atomic
 from qfbackup.errors import StorageError
 from qfbackup.repo.store import ObjectInfo, ObjectMissing, validate_name
-
-TEMP_MARK = ".tmp-"
-COPY_BUF = 1 << 20
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class FsStore:
@@ -41,16 +30,7 @@ class FsStore:
         path = self._path(name)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}{TEMP_MARK}{os.getpid()}-{time.monotonic_ns()}")
-            with open(tmp, "wb") as f:
-                if isinstance(data, bytes | bytearray | memoryview):
-                    f.write(data)
-                else:
-                    shutil.copyfileobj(data, f, COPY_BUF)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-            fsync_dir(path.parent)
+            write_atomic(path, data)
         except OSError as e:
             raise StorageError(f"cannot write {path}: {e.strerror}") from e
 

@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Self
 
+from qfbackup.pg.versions import debian_bin_dir
+
 from . import (
     HarnessError,
     Service,
@@ -36,7 +38,7 @@ from . import (
 from .ports import free_port
 
 # QFBACKUP_PG_BIN_DIR: another installation (or a missing one, to test the skip/require logic)
-PG_BIN_DIR = Path(os.environ.get("QFBACKUP_PG_BIN_DIR") or "/usr/lib/postgresql/15/bin")
+PG_BIN_DIR = Path(os.environ.get("QFBACKUP_PG_BIN_DIR") or debian_bin_dir())
 WAL_SEGMENT_SIZE = 16 * 1024 * 1024
 
 ConfValue = str | int | float | bool

@@ -20,7 +20,7 @@ ALLOWED: dict[str, set[str]] = {
     "repo": {"errors", "common"},
     "pg": {"errors", "common"},
     "remote": {"errors", "common"},
-    "policy": {"errors", "common"},
+    "policy": {"errors", "common", "pg"},
     "catalog": {"errors", "common", "repo", "pg"},
     "ops": {"errors", "common", "repo", "pg", "remote", "policy", "catalog"},
     "drill": {"errors", "common", "repo", "pg", "policy", "catalog", "ops"},

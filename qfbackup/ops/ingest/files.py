@@ -12,6 +12,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from qfbackup.common.atomic import write_atomic
 from qfbackup.errors import UsageError
 from qfbackup.repo.catalog import Snapshot
 from qfbackup.repo.objects import BlobType
@@ -115,15 +116,8 @@ def _restore_tree(repo, tree_id: bytes, dest: Path, progress, chown: bool) -> in
         if e.type == "symlink":
             os.symlink(e.target, out)
         else:
-            tmp = out.with_name(out.name + ".qfbackup-partial")
-            try:
-                with open(tmp, "wb") as f:
-                    for data in repo.read_stream(e.stream, progress=progress):
-                        f.write(data)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
-            os.replace(tmp, out)  # a file only appears once its content verified
+            # a file only appears once its content verified
+            write_atomic(out, repo.read_stream(e.stream, progress=progress), mode=0o600)
             written += 1
         _apply_meta(out, e, chown)
     for out, e in dirs:  # directories last: writing into them changed their mtime

@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from qfbackup.catalog.plan import RestorePlan
+from qfbackup.common.atomic import write_atomic
+from qfbackup.common.process import pid_exists
 from qfbackup.errors import IntegrityError, UsageError
-from qfbackup.ops.restore.wal_get import write_atomically
 from qfbackup.pg.recovery import merge_auto_conf, recovery_settings
+from qfbackup.pg.versions import DEFAULT_MAJOR, debian_bin_dir
 from qfbackup.remote.targets import open_session
-from qfbackup.repo.lock import pid_alive
 
 FETCH_WORKERS = 4
 
@@ -145,7 +146,7 @@ def check_local_target(path: Path, force: bool) -> None:
     pid = path / "postmaster.pid"
     if pid.exists():
         # never, --force or not: writing under a running server corrupts it (pgBackRest refuses too)
-        running = live_postmaster(pid.read_text(errors="replace"), pid_alive)
+        running = live_postmaster(pid.read_text(errors="replace"), pid_exists)
         if running is not None:
             raise _running_server(str(path), running)
         if not force:
@@ -241,14 +242,13 @@ def restore_local(
 
     t0 = time.monotonic()
     spool.mkdir(exist_ok=True, mode=0o700)
-    result.wal_files = stage_wal(repo, plan, lambda name, chunks: write_atomically(spool / name, chunks))
+    result.wal_files = stage_wal(repo, plan, lambda name, chunks: write_atomic(spool / name, chunks, mode=0o600))
     result.fetch_seconds = time.monotonic() - t0
 
     (data_dir / "standby.signal").unlink(missing_ok=True)
     auto = data_dir / "postgresql.auto.conf"
     old = auto.read_text() if auto.exists() else ""
-    write_atomically(auto, [merge_auto_conf(old, _settings(plan, restore_command, action, archive_dir)).encode()])
-    os.chmod(auto, 0o600)
+    write_atomic(auto, merge_auto_conf(old, _settings(plan, restore_command, action, archive_dir)), mode=0o600)
     (data_dir / "recovery.signal").touch()
     log = Path(recovery_log(str(data_dir)))
     log.touch()
@@ -278,7 +278,7 @@ def stage_wal(repo, plan: RestorePlan, write) -> int:
 
 def _pg_ctl(plan: RestorePlan) -> str:
     """Debian keeps pg_ctl out of PATH; name the one matching the backup's major version."""
-    return f"/usr/lib/postgresql/{plan.backup.meta.get('pg_major', 15)}/bin/pg_ctl"
+    return str(debian_bin_dir(plan.backup.meta.get("pg_major", DEFAULT_MAJOR)) / "pg_ctl")
 
 
 def _settings(plan: RestorePlan, command: str, action: str, archive_dir: str | None) -> str:

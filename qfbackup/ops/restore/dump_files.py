@@ -3,13 +3,13 @@ both 0600, refusing to overwrite anything."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from qfbackup.catalog.dumps import DumpChoice
+from qfbackup.common.atomic import write_atomic
 from qfbackup.errors import UsageError
 from qfbackup.ops.restore.dump_target import MAINTENANCE_DB
 from qfbackup.repo.repository import Repository
@@ -37,20 +37,8 @@ def globals_path(path: Path) -> Path:
 
 
 def _write_new(path: Path, chunks: Iterable[bytes]) -> int:
-    """Write to ``path.part`` (0600), then rename: a file under the final name is always complete."""
-    part = path.with_name(path.name + ".part")
-    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    size = 0
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-                size += len(chunk)
-        os.replace(part, path)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
-    return size
+    """0600, atomic, and never over an existing file: a file under the final name is always complete."""
+    return write_atomic(path, chunks, mode=0o600, replace=False)
 
 
 def dump_files_plan(choice: DumpChoice, path: Path) -> DumpFilesResult:
@@ -58,7 +46,7 @@ def dump_files_plan(choice: DumpChoice, path: Path) -> DumpFilesResult:
     path = path.absolute()
     gpath = globals_path(path) if choice.globals_ref is not None else None
     for p in (path, gpath):
-        if p is not None and (p.exists() or p.with_name(p.name + ".part").exists()):
+        if p is not None and p.exists():
             raise UsageError(f"{p} already exists", hint="choose a new file name; nothing is overwritten")
     if not path.parent.is_dir():
         raise UsageError(f"directory {path.parent} does not exist")

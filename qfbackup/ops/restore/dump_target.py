@@ -16,7 +16,7 @@ from pathlib import Path
 
 from qfbackup.catalog.dumps import DumpChoice
 from qfbackup.errors import RemoteError, UsageError
-from qfbackup.pg.versions import DEFAULT_MAJOR, major_from_tool_version
+from qfbackup.pg.versions import DEFAULT_MAJOR, debian_bin_dir, major_from_tool_version
 
 REDACTED = "<redacted>"
 
@@ -101,7 +101,7 @@ def find_tools(policy, cluster: str, choice: DumpChoice | None = None) -> Tools:
         candidates.append(Path(str(conf.pg_bin_dir)))
     for major in (choice.dump_major if choice else None, DEFAULT_MAJOR):
         if major:
-            candidates.append(Path(f"/usr/lib/postgresql/{major}/bin"))
+            candidates.append(Path(debian_bin_dir(major)))
     for d in candidates:
         if (d / "pg_restore").is_file() and (d / "psql").is_file():
             out = subprocess.run([str(d / "pg_restore"), "--version"], capture_output=True, text=True)

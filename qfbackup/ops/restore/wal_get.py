@@ -8,13 +8,12 @@ fetches the next few segments into the spool in parallel, so replay is not bound
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from qfbackup.catalog.wal import WalCatalog
+from qfbackup.common.atomic import write_atomic
 from qfbackup.errors import QfError
 from qfbackup.pg import wal
 
@@ -25,23 +24,10 @@ def _say(message: str) -> None:
     print(f"qfbackup wal-get: {message}", file=sys.stderr)  # lands in the PostgreSQL server log
 
 
-def write_atomically(path: Path, chunks) -> None:
-    """Write a WAL file so that it appears whole or not at all (PostgreSQL may read it the next moment)."""
-    tmp = path.with_name(f".{path.name}.qfbackup-tmp")
-    try:
-        with open(tmp, "wb") as f:
-            for c in chunks:
-                f.write(c)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def wal_get(name: str, dest: Path, *, cluster: str, spool: Path | None, open_repo, prefetch: int = 8) -> int:
     if spool is not None and (spool / name).exists():
-        tmp = dest.with_name(f".{dest.name}.qfbackup-tmp")
-        shutil.copyfile(spool / name, tmp)
-        os.replace(tmp, dest)
+        with open(spool / name, "rb") as f:
+            write_atomic(dest, f, mode=0o600)
         return FOUND
     try:
         repo = open_repo()
@@ -59,7 +45,7 @@ def wal_get(name: str, dest: Path, *, cluster: str, spool: Path | None, open_rep
     if stored is None:
         return MISSING
     try:
-        write_atomically(dest, repo.read_stream(stored.ref))
+        write_atomic(dest, repo.read_stream(stored.ref), mode=0o600)
     except Exception as e:
         _say(f"{name}: {getattr(e, 'message', None) or f'{type(e).__name__}: {e}'}")
         return FATAL
@@ -75,4 +61,4 @@ def _prefetch(repo, cat: WalCatalog, name: str, spool: Path, count: int) -> None
     later = [n for n in cat.segments() if wal.wal_sort_key(n) > wal.wal_sort_key(name)][:count]
     todo = [n for n in later if not (spool / n).exists()]
     with ThreadPoolExecutor(4, thread_name_prefix="qfbackup-prefetch") as pool:
-        list(pool.map(lambda n: write_atomically(spool / n, repo.read_stream(cat.files[n].ref)), todo))
+        list(pool.map(lambda n: write_atomic(spool / n, repo.read_stream(cat.files[n].ref), mode=0o600), todo))

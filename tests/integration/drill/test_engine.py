@@ -32,11 +32,12 @@ from qfbackup.drill.engine import (
 )
 from qfbackup.drill.image import ImageManifest, ImageRef, _check_cached, build_image, image_dir, remove_leftovers
 from qfbackup.errors import UsageError
+from qfbackup.pg.versions import debian_bin_dir
 from qfbackup.policy.schema import Drill
 
 pytestmark = pytest.mark.container
 
-PG_BIN = "/usr/lib/postgresql/15/bin"
+PG_BIN = str(debian_bin_dir())
 
 
 def _postgres_ids() -> tuple[int, int]:

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from qfbackup.repo.store_fs import TEMP_MARK
+from qfbackup.common.atomic import TEMP_MARK
 from tests.integration.repo.test_cli_files import assert_same_tree
 
 

@@ -6,9 +6,10 @@ import subprocess
 import time
 from pathlib import Path
 
+from qfbackup.pg.versions import debian_bin_dir
 from tests.harness.ports import free_port
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PG_BIN = Path(debian_bin_dir())
 
 
 class RestoredServer:

@@ -3,6 +3,7 @@ import socket
 
 import pytest
 
+from qfbackup.common.process import current
 from qfbackup.errors import RepositoryLocked
 from qfbackup.repo.lock import RepoLock, read_locks
 from qfbackup.repo.store_mem import MemStore
@@ -38,6 +39,35 @@ def test_dead_local_pid_lock_removed_as_stale():
     with RepoLock(store, exclusive=True, command="next", warn=warnings.append):
         pass
     assert any("stale" in w for w in warnings)
+
+
+def test_a_lock_whose_pid_now_belongs_to_another_process_is_stale():
+    """The pid is alive (it is this very process) but started at another time: a reused pid, not the holder."""
+    store = MemStore()
+    me = current()
+    doc = {
+        "host": socket.gethostname(),
+        "exclusive": True,
+        "created": 0.0,
+        "refreshed": 0.0,
+        "command": "killed long ago",
+        **me.to_dict(),
+        "start_ticks": me.start_ticks - 1,
+    }
+    store.put("locks/reused", json.dumps(doc).encode())
+    warnings = []
+    with RepoLock(store, exclusive=True, command="next", warn=warnings.append):
+        assert [lock.name for lock in read_locks(store)] != ["locks/reused"]
+    assert any("stale" in w and "killed long ago" in w for w in warnings)
+
+
+def test_a_live_holder_keeps_its_lock_and_records_its_identity():
+    store = MemStore()
+    with RepoLock(store, exclusive=True, command="prune"):
+        (lock,) = read_locks(store)
+        assert (lock.pid, lock.start_ticks, lock.boot_id) == tuple(current().to_dict().values())
+        with pytest.raises(RepositoryLocked):
+            RepoLock(store, exclusive=False, command="backup").acquire()
 
 
 def test_foreign_lock_needs_break_lock():
