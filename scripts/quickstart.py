@@ -1,36 +1,40 @@
 """The quickstart's main job on a built-in sandbox (run by ./scripts/quickstart after it installed everything).
 
 A sandbox "database host" (a real PostgreSQL 15 archiving WAL, behind a real sshd with its own host key) and a
-local S3 server stand in for the VMS host and the off-site store. The real ``qfbackup`` CLI then runs the whole
-cycle, each command printed as an operator would type it: WAL pull, base backup, dump and a config snapshot
-while a trades workload runs, a full verify, the off-site copy, and a restore drill to a random point in time in
-a network-less container, whose report ends the run. Exit status is the drill's.
+local S3 server stand in for the VMS host and the off-site store (``qfbackup.sandbox``, the services the tests
+use). The real ``qfbackup`` CLI then runs the whole cycle, each command printed as an operator would type it: WAL
+pull, base backup, dump and a config snapshot while a trades workload runs, a full verify, the off-site copy, and
+a restore drill to a random point in time in a network-less container, whose report ends the run. Exit status is
+the drill's.
+
+The sandbox directory is created by the run and marked (``qfbackup.sandbox.marker``): the next run replaces only
+a directory so marked, so ``--dir`` naming an existing directory is refused and left untouched.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import random
 import secrets
 import shlex
-import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from qfbackup.sandbox import HarnessError
+from qfbackup.sandbox.marker import create_dir, remove_dir
+from qfbackup.sandbox.pg import PgCluster
+from qfbackup.sandbox.seaweed import SeaweedS3
+from qfbackup.sandbox.site import sandbox_policy
+from qfbackup.sandbox.sshd import SshServer
 
-from tests.harness.pg import PgCluster  # noqa: E402  (the same real services the tests use)
-from tests.harness.seaweed import SeaweedS3  # noqa: E402
-from tests.harness.sshd import SshServer  # noqa: E402
-from tests.support.sandbox import sandbox_policy  # noqa: E402
-
-SANDBOX = Path(os.environ.get("QFBACKUP_SANDBOX", "/tmp/qfbackup-quickstart"))
+CREATOR = "quickstart"
 CACHE = Path(os.environ.get("QFBACKUP_QUICKSTART_CACHE", "/var/cache/qfbackup"))  # keeps the drill image
-QFBACKUP = [str(ROOT / ".venv" / "bin" / "qfbackup")]
+QFBACKUP = [str(Path(sys.executable).parent / "qfbackup")]  # the installed entry point, as an operator runs it
 
 DRILL = """
 [drill]
@@ -92,10 +96,50 @@ def make_config_tree(root: Path) -> Path:
     return root
 
 
-def main() -> None:
-    shutil.rmtree(SANDBOX, ignore_errors=True)
-    SANDBOX.mkdir(parents=True)
-    rnd = random.Random()
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="scripts/quickstart", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=Path(os.environ.get("QFBACKUP_SANDBOX", "/tmp/qfbackup-quickstart")),
+        help="the sandbox directory: must not exist, or be one an earlier quickstart made (default"
+        " $QFBACKUP_SANDBOX or /tmp/qfbackup-quickstart)",
+    )
+    parser.add_argument("--seed", type=int, help="seed for the workload and the drill's target (to repeat a run)")
+    parser.add_argument("--clean-up", action="store_true", help="remove the sandbox directory at the end (CI)")
+    return parser.parse_args(argv)
+
+
+def _sigterm_to_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    # A CI timeout sends SIGTERM, whose default action skips every `finally`: PostgreSQL would keep running.
+    signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+    sandbox = args.dir.absolute()
+    try:
+        remove_dir(sandbox, CREATOR)  # the previous run's sandbox; anything else is refused, untouched
+        create_dir(sandbox, CREATOR)
+    except HarnessError as e:
+        raise SystemExit(f"quickstart: {e}") from None
+    try:
+        code = run_cycle(sandbox, random.SystemRandom().randrange(2**31) if args.seed is None else args.seed)
+    finally:
+        if args.clean_up:
+            remove_dir(sandbox, CREATOR)
+    kept = "removed" if args.clean_up else "kept (policy, escrow key)"
+    print(f"\nsandbox {sandbox}: {kept}; drill image cache: {CACHE / 'drill'}")
+    if code != 0:
+        raise SystemExit(f"quickstart: the restore drill FAILED (exit {code})")
+    print("quickstart: OK")
+
+
+def run_cycle(sandbox: Path, seed: int) -> int:
+    """Services up, the whole cycle through the CLI, services down; returns the drill's exit code."""
+    print(f"seed: {seed} (repeat with --seed {seed})")
+    rnd = random.Random(seed)
     say("starting the sandbox: a database host (PostgreSQL 15 + sshd) and an off-site S3 store (SeaweedFS)")
     with PgCluster(archive_timeout=10) as pg, SshServer() as sshd, SeaweedS3() as s3:
         pg.psql("create database signalcartel")
@@ -105,7 +149,7 @@ def main() -> None:
             dbname="signalcartel",
         )
         bucket = s3.create_bucket("qfbackup-offsite")
-        creds = SANDBOX / "s3-credentials"
+        creds = sandbox / "s3-credentials"
         creds.write_text(f"access_key={s3.access_key}\nsecret_key={s3.secret_key}\n")
         creds.chmod(0o600)
         offsite = (
@@ -113,7 +157,7 @@ def main() -> None:
             f'credentials_file = "{creds}"\n'
         )
         policy = sandbox_policy(
-            SANDBOX / "site",
+            sandbox / "site",
             sshd=sshd,
             clusters={"signalcartel": pg},
             databases={"signalcartel": ["signalcartel"]},
@@ -126,7 +170,7 @@ def main() -> None:
 
         say("check the policy, create the encrypted repository (keep the escrow key file offline)")
         qf("policy", "check", env=env)
-        qf("repo", "init", "--escrow-keyfile", str(SANDBOX / "escrow.key"), env=env)
+        qf("repo", "init", "--escrow-keyfile", str(sandbox / "escrow.key"), env=env)
 
         say("nightly jobs while trades flow: base backup, WAL pull, dump, config snapshot")
         trades(pg, 3, rnd)
@@ -138,7 +182,7 @@ def main() -> None:
         qf(
             "snapshot",
             "create",
-            str(make_config_tree(SANDBOX / "vms-host" / "opt" / "quantum-forge-db")),
+            str(make_config_tree(sandbox / "vms-host" / "opt" / "quantum-forge-db")),
             "--tag",
             "config",
             env=env,
@@ -155,12 +199,9 @@ def main() -> None:
 
         say("weekly restore drill: a random point in time, restored in a container with no network")
         qf("drill", "image", "build", env=env)
-        code = qf("drill", "run", env=env, check=False)
+        code = qf("drill", "run", "--seed", str(seed), env=env, check=False)
         qf("drill", "history", env=env)
-    print(f"\nsandbox: {SANDBOX} (policy, escrow key); drill image cache: {CACHE / 'drill'}")
-    if code != 0:
-        raise SystemExit(f"quickstart: the restore drill FAILED (exit {code})")
-    print("quickstart: OK")
+    return code
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Fixtures for real services (tests/harness) and the QFBACKUP_TEST_REQUIRE policy.
+"""Fixtures for real services (qfbackup.sandbox) and the QFBACKUP_TEST_REQUIRE policy.
 
 Fixtures:
     pg_cluster   session: one PostgreSQL 15 primary with WAL archiving (shared: do not stop or break it)
@@ -23,19 +23,14 @@ import signal
 import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:  # `tests.harness` must import whichever way pytest was started
-    sys.path.insert(0, str(REPO_ROOT))
-
-from tests.harness import live_services, stop_all  # noqa: E402
-from tests.harness.pg import PG_BIN_DIR, PgCluster  # noqa: E402
-from tests.harness.seaweed import SeaweedS3, find_weed  # noqa: E402
-from tests.harness.sshd import SSHD, NetnsSshServer, SshServer  # noqa: E402
+from qfbackup.sandbox import live_services, stop_all
+from qfbackup.sandbox.pg import PG_BIN_DIR, PgCluster
+from qfbackup.sandbox.seaweed import SeaweedS3, find_weed
+from qfbackup.sandbox.sshd import SSHD, NetnsSshServer, SshServer
 
 REQUIRE = os.environ.get("QFBACKUP_TEST_REQUIRE") == "1"
 SERVICE_MARKERS = ("pg", "sshd", "s3", "container")

@@ -13,8 +13,15 @@ from datetime import UTC, datetime
 
 from qfbackup.catalog.backups import BaseBackup
 from qfbackup.catalog.restore_points import ResolvedName, resolve
-from qfbackup.catalog.window import Coverage, HistoryMissing, Reach, when
-from qfbackup.errors import IntegrityError, NotFound, QfError, UsageError
+from qfbackup.catalog.window import Coverage, Reach, when
+from qfbackup.errors import (
+    HistoryMissing,
+    IntegrityError,
+    NotFound,
+    RestoreDegraded,
+    TargetUnreachable,
+    UsageError,
+)
 from qfbackup.pg import wal
 from qfbackup.pg.recovery import Target
 from qfbackup.repo.catalog import Snapshot, StreamRef
@@ -23,18 +30,6 @@ MARGIN_SEGMENTS = 8
 # Rough rates for the time estimate (measured on the 2-core CI machine; see scripts/bench restore).
 WRITE_MB_S = 250.0
 REPLAY_MB_S = 120.0
-
-
-class TargetUnreachable(QfError):
-    """{}"""
-
-    exit_code = 1
-
-
-class RestoreDegraded(QfError):
-    """{}"""
-
-    exit_code = 1
 
 
 @dataclass
@@ -202,9 +197,11 @@ def plan_restore(
     timeline: int | None = None,
     backup_id: str | None = None,
     snapshots: list[Snapshot] | None = None,
+    coverage: Coverage | None = None,
 ) -> RestorePlan:
+    """``coverage``: one the caller already built over the same ``snapshots`` (the drill), not built again."""
     snapshots = repo.snapshots() if snapshots is None else snapshots
-    cov = Coverage(repo, cluster, snapshots)
+    cov = coverage if coverage is not None else Coverage(repo, cluster, snapshots)
     if not cov.backups:
         raise NotFound(
             f"no base backup of cluster {cluster} in the repository",

@@ -12,13 +12,9 @@ import difflib
 from dataclasses import dataclass
 
 from qfbackup.catalog.wal import RestorePointRef
-from qfbackup.catalog.window import Coverage, HistoryMissing
-from qfbackup.errors import NotFound
+from qfbackup.catalog.window import Coverage
+from qfbackup.errors import HistoryMissing, UnknownRestorePoint
 from qfbackup.pg import wal
-
-
-class UnknownRestorePoint(NotFound):
-    """{}"""
 
 
 @dataclass(frozen=True)

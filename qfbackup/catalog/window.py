@@ -20,15 +20,9 @@ from datetime import UTC, datetime
 
 from qfbackup.catalog.backups import BaseBackup, base_backups
 from qfbackup.catalog.wal import StoredWal, WalCatalog
-from qfbackup.errors import QfError
+from qfbackup.errors import HistoryMissing, QfError
 from qfbackup.pg import wal
 from qfbackup.repo.catalog import Snapshot
-
-
-class HistoryMissing(QfError):
-    """Timeline {} has no history file {} in the repository: {}"""
-
-    exit_code = 1
 
 
 def when(epoch: float) -> str:

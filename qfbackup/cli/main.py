@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import signal
 import sys
+import traceback
 
 import click
 
 from qfbackup.cli.commands import COMMANDS
 from qfbackup.cli.context import CliContext
-from qfbackup.errors import EXIT_INTERRUPTED, QfError
+from qfbackup.errors import InternalError, Interrupted, QfError, UsageError
 
 
 class LazyGroup(click.Group):
@@ -49,7 +51,7 @@ class LazyGroup(click.Group):
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout, nothing else there.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors (for cron).")
-@click.option("-v", "--verbose", count=True, help="More detail; -v also shows tracebacks.")
+@click.option("-v", "--verbose", count=True, help="More detail; -v also shows tracebacks. Wins over -q (-qv is -v).")
 @click.version_option(package_name="qfbackup")
 @click.pass_context
 def cli(
@@ -63,6 +65,7 @@ def cli(
     verbose: int,
 ) -> None:
     """qfbackup: backup and disaster recovery for the Quantum Forge PostgreSQL platform."""
+    quiet = quiet and not verbose  # -qv behaves like -v: detail asked for beats "only errors"
     level = logging.ERROR if quiet else {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="qfbackup: %(message)s", stream=sys.stderr, force=True)
     # paramiko logs tracebacks for failures we already report in one sentence
@@ -84,39 +87,54 @@ def _terminate(signum, frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and map every failure to its documented exit code."""
+    """Run the CLI and map every failure to its documented exit code (docs/exit-codes.md)."""
     signal.signal(signal.SIGTERM, _terminate)
-    verbose = any(a in ("-v", "--verbose") or a.startswith("-vv") for a in (argv or sys.argv[1:]))
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
         # Without standalone mode click *returns* the code of a click.exceptions.Exit (wal-get's 1 and 126).
-        rv = cli.main(args=argv, prog_name="qfbackup", standalone_mode=False)
+        rv = cli.main(args=args, prog_name="qfbackup", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
-    except QfError as e:
-        if verbose:
-            import traceback
-
-            traceback.print_exc()
-        msg = f"qfbackup: error: {e.message}"
-        if e.hint:
-            msg += f"\n  fix: {e.hint}"
-        click.echo(msg, err=True)
-        return e.exit_code
     except click.exceptions.Exit as e:
         return e.exit_code
-    except click.exceptions.Abort:
-        click.echo("qfbackup: interrupted", err=True)
-        return EXIT_INTERRUPTED
-    except click.ClickException as e:
+    except click.ClickException as e:  # click rejected the command line: its own text (usage, "Try ...")
         e.show()
-        return 2
-    except KeyboardInterrupt:
-        click.echo("qfbackup: interrupted; the repository stays consistent (run again to resume)", err=True)
-        return EXIT_INTERRUPTED
+        where = e.ctx.command_path if isinstance(e, click.UsageError) and e.ctx else "qfbackup"
+        return _report(UsageError(e.format_message(), hint=f"see `{where} --help`"), args, shown=True)
+    except QfError as e:
+        return _report(e, args, trace=e)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        return _report(Interrupted(), args)
     except Exception as e:  # a bug or an unforeseen failure: one line, the traceback only with -v
-        if verbose:
-            raise
-        click.echo(f"qfbackup: internal error: {type(e).__name__}: {e} (run with -v for details)", err=True)
-        return 1
+        hint = "run with -v for the traceback, and report it"
+        return _report(InternalError(f"{type(e).__name__}: {e}", hint=hint), args, trace=e)
+
+
+def _global_options(args: list[str]) -> tuple[int, bool]:
+    """``-v`` count and ``--json`` exactly as click parses them (``-qv``, ``-vv``, ``--verbose``), for the error
+    that ended the command. Resilient parsing never fails and runs no command."""
+    params = cli.make_context("qfbackup", list(args), resilient_parsing=True).params
+    return params.get("verbose") or 0, bool(params.get("as_json"))
+
+
+def _report(err: QfError, args: list[str], *, trace: BaseException | None = None, shown: bool = False) -> int:
+    """With -v the traceback of ``trace``; the error in words on stderr (unless click has ``shown`` its own); then
+    under --json one JSON object on stderr as well (docs/exit-codes.md#errors-under---json). Returns the exit code."""
+    verbose, as_json = _global_options(args)
+    if verbose and trace is not None:
+        traceback.print_exception(trace)
+    if not shown:
+        label = "" if isinstance(err, InternalError | Interrupted) else f"{err.severity}: "
+        click.echo(f"qfbackup: {label}{err.message}" + (f"\n  fix: {err.hint}" if err.hint else ""), err=True)
+    if as_json:
+        doc = {
+            "code": err.exit_code,
+            "kind": type(err).__name__,
+            "severity": err.severity,
+            "message": err.message,
+            "fix": err.hint,
+        }
+        click.echo(json.dumps({"error": doc}), err=True)
+    return err.exit_code
 
 
 if __name__ == "__main__":

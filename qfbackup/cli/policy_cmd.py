@@ -14,21 +14,20 @@ def policy() -> None:
 
 @policy.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--show", is_flag=True, help="Also print the effective policy (defaults filled in, secrets redacted).")
 @pass_ctx
-def check(ctx: CliContext, file: str | None) -> None:
-    """Validate the policy (FILE, else --policy) and print it with defaults filled in and secrets redacted.
+def check(ctx: CliContext, file: str | None, show: bool) -> None:
+    """Validate the policy (FILE, else --policy): the verdict, a summary and every warning, including each
+    setting no command acts on yet.
 
-    Exit 0 when valid, 2 with every problem named by key when not.
+    Exit 0 when valid (warnings go to stderr), 2 with every problem named by key when not.
     """
-    from qfbackup.policy.render import policy_summary, render_policy
+    from qfbackup.policy.render import check_report, check_text
 
     if file is not None:
         ctx.policy_path = file
     loaded = ctx.policy
-    data = loaded.redacted()
     for warning in loaded.warnings:
         ctx.warn(warning)
-    ctx.result(
-        {"valid": True, "source": loaded.source, "warnings": list(loaded.warnings), "policy": data},
-        human=f"{render_policy(data)}\n# {policy_summary(loaded)}",
-    )
+    report = check_report(loaded, show=show)
+    ctx.result(report, human=check_text(report))

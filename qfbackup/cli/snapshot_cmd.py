@@ -32,9 +32,18 @@ def create(ctx: CliContext, path: Path, tags: tuple[str, ...], excludes: tuple[s
         res = backup_directory(repository, path, tags=tags, exclude=exclude if excludes else None, progress=progress)
     s = res.snapshot
     ctx.result(
-        {"snapshot": s.id, "source": s.source, "files": res.files, "dirs": res.dirs, "stats": s.stats},
-        f"snapshot {s.short_id} of {s.source}: {res.files} files, {s.stats['bytes_in']} bytes read, "
-        f"{s.stats['bytes_stored']} bytes stored (new)",
+        {
+            "snapshot": s.id,
+            "source": s.source,
+            "files": res.files,
+            "dirs": res.dirs,
+            "stats": s.stats,
+            "bytes_in": res.bytes_in,
+            "bytes_new": res.bytes_new,
+            "bytes_stored": res.bytes_stored,
+        },
+        f"snapshot {s.short_id} of {s.source}: {res.files} files, {res.bytes_in} bytes read, "
+        f"{res.bytes_stored} bytes stored (new)",
     )
 
 

@@ -7,7 +7,7 @@ from dataclasses import asdict
 import click
 
 from qfbackup.cli.context import CliContext, pass_ctx
-from qfbackup.errors import Failed
+from qfbackup.errors import WalGapOpen, WalQuarantined, WalUnprotected
 from qfbackup.ops.ingest.wal_pull import pull
 from qfbackup.ops.runlock import run_lock
 from qfbackup.ops.status.wal import wal_status
@@ -45,8 +45,8 @@ def pull_cmd(ctx: CliContext, cluster: str | None) -> None:
         lines += [f"  GAP {g}" for g in r.gaps]
     ctx.result([asdict(r) for r in results], "\n".join(lines))
     bad = [r.cluster for r in results if r.quarantined or r.gaps]
-    if bad:
-        raise Failed(
+    if bad:  # a quarantined file is the cause to inspect first; it usually leaves a gap too
+        raise (WalQuarantined if any(r.quarantined for r in results) else WalGapOpen)(
             f"WAL problems on {', '.join(bad)}: quarantined files or gaps (see above)",
             hint="inspect the files in the host's archive directory; `qfbackup wal status` tracks the gap",
         )
@@ -58,7 +58,7 @@ def pull_cmd(ctx: CliContext, cluster: str | None) -> None:
 def status_cmd(ctx: CliContext, cluster: str | None) -> None:
     """Newest stored WAL, the primary's position, lag, gaps and timelines, and whether the primary is protected.
 
-    Exit 1 naming each problem and its fix: a gap, quarantined files, lag over the limit, the primary not
+    Exit 19 naming each problem and its fix: a gap, quarantined files, lag over the limit, the primary not
     reachable, archive_mode off or archive_command failing on it (pg_stat_archiver), or a timeline whose history
     file is not in the repository (on the server, or one that stored WAL or backups are on).
     """
@@ -68,4 +68,4 @@ def status_cmd(ctx: CliContext, cluster: str | None) -> None:
     ctx.result([asdict(r) for r in reports], "\n\n".join(r.describe() for r in reports))
     problems = [p for r in reports for p in r.problems]
     if problems:
-        raise Failed("; ".join(problems), hint="run `qfbackup wal pull`; if the gap stays, see docs/runbooks/")
+        raise WalUnprotected("; ".join(problems), hint="run `qfbackup wal pull`; if the gap stays, see docs/runbooks/")

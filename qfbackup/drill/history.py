@@ -45,7 +45,7 @@ def history(path: Path, repo_id: str, *, cluster: str | None = None, limit: int 
     with _connect(path) as db:
         rows = db.execute(
             "select result from drills where repo_id = ? and (? is null or cluster = ?)"
-            " order by started_at desc limit ?",
+            " order by started_at desc, rowid desc limit ?",  # same-second drills: the later insert first
             (repo_id, cluster, cluster, limit),
         ).fetchall()
     return [json.loads(r[0]) for r in rows]

@@ -9,6 +9,7 @@ would lose). The workspace and the container are removed whatever happens, unles
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import secrets
@@ -21,23 +22,28 @@ from pathlib import Path
 
 from qfbackup.catalog.plan import plan_restore
 from qfbackup.catalog.window import Coverage, Window, when
+from qfbackup.common.atomic import write_atomic
+from qfbackup.common.process import ProcessIdentity, current, is_alive
 from qfbackup.common.units import utc_now
 from qfbackup.drill import history
-from qfbackup.drill.engine import ContainerSpec, Mount, detect_engine
+from qfbackup.drill.container import ContainerResult, ContainerSpec, Mount
+from qfbackup.drill.detect import detect_engine
 from qfbackup.drill.image import default_cache_dir, drill_image
 from qfbackup.drill.script import DUMP_SCRIPT, PITR_SCRIPT, parse, render
-from qfbackup.drill.verdict import Verdict, judge_checks, judge_replay
-from qfbackup.errors import DrillUnavailable, QfError, UsageError
+from qfbackup.drill.verdict import (
+    Verdict,
+    judge_bounds,
+    judge_checks,
+    judge_completion,
+    judge_dump,
+    judge_replay,
+)
+from qfbackup.errors import DrillUnavailable, QfError, Unprovable, UsageError
 from qfbackup.ops.restore.cluster import restore_local
 from qfbackup.pg.recovery import Target, parse_time
 
 CONTAINER_WAL = "/drill/wal"
-
-
-class Unprovable(QfError):
-    """{}"""
-
-    # never leaves the drill: it becomes one of the drill's failures (exit 12 for the drill as a whole)
+OWNER_FILE = "owner.pid"
 
 
 @dataclass
@@ -88,14 +94,14 @@ def check_readable(repo) -> None:
         )
 
 
-def current_window(repo, cluster: str, snapshots) -> Window:
+def current_window(repo, cluster: str, snapshots) -> tuple[Coverage, Window]:
     """The window a drill proves: the newest timeline's current window, from the oldest base backup whose WAL
     runs unbroken to the newest stored WAL on that timeline's path, to that WAL.
 
     Anything that makes it smaller than what the repository claims to hold fails the drill: a catalogue object
     that cannot be read (it may be the newest backup or WAL), a history file missing, a gap after the newest
     base backup (replay from it would stop there and silently lose the WAL after it), or newer WAL on another
-    timeline than the one PostgreSQL's 'latest' follows."""
+    timeline than the one PostgreSQL's 'latest' follows. Returns the coverage too: the plan reuses it."""
     check_readable(repo)
     cov = Coverage(repo, cluster, snapshots)
     view = cov.view(cov.latest_timeline())
@@ -111,7 +117,7 @@ def current_window(repo, cluster: str, snapshots) -> Window:
             f"{newer.name} (archived {when(newer.mtime)}) is newer than anything timeline {view.timeline} (the "
             "highest, which PostgreSQL's 'latest' follows) can reach: restores would silently miss it"
         )
-    return view.current
+    return cov, view.current
 
 
 def _logs(out_dir: Path) -> dict[str, str]:
@@ -125,23 +131,39 @@ def _check_inputs(checks, input_dir: Path) -> None:
         (input_dir / "checks" / f"{i:03d}.db").write_text(check.database)
 
 
-def _workspace(cache: Path, drill_id: str) -> Path:
+def workspace_owner(path: Path) -> ProcessIdentity:
+    """Who owns a workspace: the ProcessIdentity its ``owner.pid`` records (JSON), or, in a file written before
+    start times were kept, the bare pid."""
+    text = path.read_text()
+    if text.strip().isdigit():
+        return ProcessIdentity(int(text), None, None)
+    return ProcessIdentity.from_dict(json.loads(text))
+
+
+def new_workspace(cache: Path, drill_id: str) -> Path:
     """A private directory for one drill. Workspaces of drills whose process is gone (SIGKILL, OOM) hold a clear
-    copy of the database: they are removed here, at the next drill."""
+    copy of the database: they are removed here, at the next drill. The owner is a pid with its start time and
+    boot id, so an unrelated process that got the dead drill's pid does not keep its workspace alive."""
     root = cache / "work"
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     for old in root.iterdir():
         try:
-            pid = int((old / "owner.pid").read_text())
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            shutil.rmtree(old, ignore_errors=True)
-        except (OSError, ValueError):
+            owner = workspace_owner(old / OWNER_FILE)
+        except (OSError, ValueError, KeyError, TypeError):
             continue  # being created right now, or not ours to judge
+        if not is_alive(owner):
+            shutil.rmtree(old, ignore_errors=True)
     work = root / drill_id
     work.mkdir(mode=0o700)
-    (work / "owner.pid").write_text(str(os.getpid()))
+    write_atomic(work / OWNER_FILE, json.dumps(current().to_dict()))
     return work
+
+
+def newest_dump(snapshots, cluster: str, database: str | None):
+    """The newest ``dump`` snapshot of ``cluster`` in which ``database`` succeeded, or None."""
+    dumps = [s for s in snapshots if s.kind == "dump" and s.source == cluster]
+    good = [s for s in dumps if s.meta.get("databases", {}).get(database, {}).get("status") == "ok"]
+    return max(good, key=lambda s: s.time, default=None)
 
 
 def _make_postgres_writable(path: Path, uid: int, gid: int) -> None:
@@ -173,27 +195,24 @@ class Drill:
         return self.cache / "history.sqlite"
 
     def _finish(self, result: DrillResult, verdict: Verdict, work: Path) -> DrillResult:
-        result.failures, result.proofs, result.checks = verdict.failures, verdict.proofs, verdict.checks
-        result.passed = verdict.passed
         # A drill that never restored measured no recovery time: no RTO (not 0), and no place in the trend.
         result.rto_seconds = round(sum(result.phases.values()), 2) if "restore" in result.phases else None
-        rto = result.rto_seconds
-        if self.drill.max_rto_minutes and rto is not None and rto > self.drill.max_rto_minutes * 60:
-            result.failures.append(
-                f"RTO {result.rto_seconds:.0f} s exceeds max_rto_minutes {self.drill.max_rto_minutes}"
-            )
-            result.passed = False
-        rpo_now = result.rpo.get("newest_wal_to_now_s")
-        if self.drill.max_rpo_minutes and rpo_now is not None and rpo_now > self.drill.max_rpo_minutes * 60:
-            result.failures.append(f"RPO {rpo_now:.0f} s exceeds max_rpo_minutes {self.drill.max_rpo_minutes}")
-            result.passed = False
+        judge_bounds(
+            verdict,
+            rto_seconds=result.rto_seconds,
+            rpo_seconds=result.rpo.get("newest_wal_to_now_s"),
+            max_rto_minutes=self.drill.max_rto_minutes,
+            max_rpo_minutes=self.drill.max_rpo_minutes,
+        )
+        result.failures, result.proofs, result.checks = verdict.failures, verdict.proofs, verdict.checks
+        result.passed = verdict.passed
         if self.keep:
             result.kept = str(work)
         history.record(self._history_path(), self.repo.config.id, result.to_dict())
         return result
 
     def _run(self, result: DrillResult, body: Callable[[Path, object, object], Verdict]) -> DrillResult:
-        work = _workspace(self.cache, result.id)
+        work = new_workspace(self.cache, result.id)
         try:
             major = self.policy.cluster(result.cluster).pg_version
             image = drill_image(self.cache, major, policy_image=self.drill.image, log=self.log)
@@ -210,18 +229,7 @@ class Drill:
                 shutil.rmtree(work, ignore_errors=True)
         return self._finish(result, verdict, work)
 
-    def _judge_completion(self, verdict: Verdict, run, facts) -> None:
-        """Checks that never ran are failures, not passes: a killed or timed-out container proves nothing more."""
-        if run.timed_out:
-            verdict.failures.append(f"the drill container timed out after {run.seconds:.0f} s")
-        elif not facts.done:
-            verdict.failures.append(f"the drill script did not finish: {run.stderr.strip()[-300:]}")
-        if self.drill.amcheck and not facts.amcheck:
-            verdict.failures.append("amcheck did not run on any database")
-        if self.drill.read_all_tables and not facts.read_all:
-            verdict.failures.append("no database was read in full")
-
-    def _container(self, engine, image, work: Path, template: str) -> tuple[object, float]:
+    def _container(self, engine, image, work: Path, template: str) -> tuple[ContainerResult, float]:
         script = render(
             template,
             pgbin=image.pg_bin_dir,
@@ -253,10 +261,10 @@ class Drill:
         )
 
         def body(work: Path, engine, image) -> Verdict:
-            window = current_window(self.repo, cluster, snapshots)
+            coverage, window = current_window(self.repo, cluster, snapshots)
             target = choose_target(target_spec, window, rnd)
             result.target = {"spec": target_spec, "kind": target.kind, "value": target.value}
-            plan = plan_restore(self.repo, cluster, target, snapshots=snapshots)
+            plan = plan_restore(self.repo, cluster, target, snapshots=snapshots, coverage=coverage)
             staged = plan  # exactly what `qfbackup restore` would stage: the drill tests the real thing
             result.backup, result.wal_files = plan.backup.id, len(staged.wal_files)
             newest = window.reach.end_time.timestamp()  # the newest point replay can reach: RPO counts from it
@@ -294,7 +302,7 @@ class Drill:
                 # For "latest", the target moment is when the newest replayable WAL was archived.
                 moment = target.time or window.reach.end_time
                 judge_checks(verdict, facts, self.drill.checks_for(cluster), target_time=moment, logs=logs)
-                self._judge_completion(verdict, run, facts)
+                judge_completion(verdict, run, facts, amcheck=self.drill.amcheck, read_all=self.drill.read_all_tables)
             return verdict
 
         return self._run(result, body)
@@ -303,7 +311,6 @@ class Drill:
     def dump(self, cluster: str | None = None, database: str | None = None) -> DrillResult:
         cluster = cluster or self.drill.cluster
         snapshots = self.repo.snapshots()
-        dumps = [s for s in snapshots if s.kind == "dump" and s.source == cluster]
         result = DrillResult(
             secrets.token_hex(6),
             "dump",
@@ -315,16 +322,16 @@ class Drill:
         def body(work: Path, engine, image) -> Verdict:
             check_readable(self.repo)  # the newest dump may be the unreadable one: never drill an older instead
             db = database or next(iter(self.policy.cluster(cluster).databases), None)
-            good = [s for s in dumps if s.meta.get("databases", {}).get(db, {}).get("status") == "ok"]
-            if not good:
+            snap = newest_dump(snapshots, cluster, db)
+            if snap is None:
                 return Verdict(failures=[f"no successful dump of {cluster}/{db} in the repository"])
-            snap = max(good, key=lambda s: s.time)
             result.backup = snap.id
             result.target = {"spec": "dump", "kind": "dump", "value": f"{db} @ {snap.time}"}
             result.rpo = {"newest_wal_to_now_s": round(time.time() - parse_time(snap.time).timestamp(), 1)}
             uid, gid = engine.user_ids(image)
             t0 = time.monotonic()
-            _check_inputs([c for c in self.drill.checks_for(cluster) if c.database == db], work / "input")
+            checks = [c for c in self.drill.checks_for(cluster) if c.database == db]
+            _check_inputs(checks, work / "input")
             for name, stream in ((f"db/{db}.dump", "db.dump"), ("globals.sql", "globals.sql")):
                 if name in snap.streams:
                     with open(work / "input" / stream, "wb") as f:
@@ -339,21 +346,15 @@ class Drill:
             result.phases["restore"] = round(facts.times.get("replay", time.time()) - launched, 2)
             if "checks" in facts.times:
                 result.phases["checks"] = round(facts.times["checks"] - facts.times["replay"], 2)
-            verdict = Verdict()
-            if facts.server:
-                verdict.failures.append(f"server {facts.server}: {logs.get('initdb.log', '')[-300:]}")
-            elif facts.restore_rc != 0:
-                verdict.failures.append(f"pg_restore failed: {logs.get('pg_restore.log', '').strip()[-500:]}")
-            else:
-                verdict.proofs.append(f"dump {snap.short_id} of {db} restored into a fresh server")
-                judge_checks(
-                    verdict,
-                    facts,
-                    [c for c in self.drill.checks_for(cluster) if c.database == db],
-                    target_time=parse_time(snap.time),
-                    logs=logs,
-                )
-            self._judge_completion(verdict, run, facts)
+            verdict = judge_dump(
+                facts,
+                logs,
+                checks,
+                snapshot=snap.short_id,
+                database=db,
+                target_time=parse_time(snap.time),
+            )
+            judge_completion(verdict, run, facts, amcheck=self.drill.amcheck, read_all=self.drill.read_all_tables)
             return verdict
 
         return self._run(result, body)

@@ -2,20 +2,29 @@
 
 A server that merely started proves nothing (it may have replayed no WAL at all: the classic silent failure when
 restore_command cannot read the archive). So a targeted drill passes only if PostgreSQL *paused at the target*
-and logged where it stopped; a ``latest`` drill only if replay reached into the newest staged WAL segment. Then
-every policy check, amcheck on every B-tree index and a full read of every table must succeed.
+and logged where it stopped; a ``latest`` drill only if replay reached into the newest staged WAL segment; a dump
+drill only if pg_restore succeeded. Then every policy check, amcheck on every B-tree index and a full read of every
+table must succeed, they must all have run, and the measured RTO and RPO must be within the policy's bounds.
+Every judgement here is a pure function of the facts the container printed and the logs it left, so each branch
+is unit-tested from recorded ones (tests/unit/drill/).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
 from qfbackup.drill.script import Facts
 from qfbackup.pg import wal
 from qfbackup.pg.recovery import Target, parse_time
+
+if TYPE_CHECKING:
+    from qfbackup.drill.container import ContainerResult
+    from qfbackup.policy.schema import DrillCheck
 
 
 @dataclass
@@ -45,7 +54,8 @@ def sql_value(text: str | None) -> object:
         return text
 
 
-def _last_fatal(log: str) -> str:
+def last_fatal(log: str) -> str:
+    """Why a server stopped, in its own words: the last FATAL/PANIC/ERROR message, without the log line prefix."""
     lines = [ln for ln in log.splitlines() if re.search(r"\b(FATAL|PANIC|ERROR)\b", ln)]
     return lines[-1].split(":  ", 1)[-1] if lines else "no FATAL line in the server log"
 
@@ -53,9 +63,12 @@ def _last_fatal(log: str) -> str:
 def judge_replay(
     target: Target, facts: Facts, log: str, *, backup_stop_lsn: str, newest_segment: str | None
 ) -> Verdict:
+    """A point-in-time drill's replay, from the script's facts and the server log: the server stayed up, reached a
+    consistent state past the backup's end, and stopped at the target (paused with a 'recovery stopping' line) or,
+    for ``latest``, promoted inside ``newest_segment`` (the newest staged segment; None when none was stored)."""
     v = Verdict()
     if facts.server:
-        v.failures.append(f"server {facts.server}: {_last_fatal(log)}")
+        v.failures.append(f"server {facts.server}: {last_fatal(log)}")
         return v
     if "consistent recovery state reached" not in log:
         v.failures.append("the server log never says 'consistent recovery state reached'")
@@ -96,7 +109,10 @@ def judge_replay(
     return v
 
 
-def judge_checks(v: Verdict, facts: Facts, checks, *, target_time: datetime | None, logs: dict[str, str]) -> None:
+def judge_checks(
+    v: Verdict, facts: Facts, checks: Sequence[DrillCheck], *, target_time: datetime | None, logs: dict[str, str]
+) -> None:
+    """The policy's checks (in the order the script numbered them), amcheck and the full read, into ``v``."""
     for i, check in enumerate(checks):
         rc, text = facts.checks.get(f"{i:03d}", (None, None))
         value = sql_value(text)
@@ -128,3 +144,52 @@ def judge_checks(v: Verdict, facts: Facts, checks, *, target_time: datetime | No
             v.failures.append(f"reading every table of {db} failed: {logs.get(f'readall-{db}.err', '').strip()[-300:]}")
         else:
             v.proofs.append(f"every table of {db} read (pg_dump)")
+
+
+def judge_dump(
+    facts: Facts,
+    logs: dict[str, str],
+    checks: Sequence[DrillCheck],
+    *,
+    snapshot: str,
+    database: str,
+    target_time: datetime | None,
+) -> Verdict:
+    """A dump drill: the fresh server came up and pg_restore exited 0 (a missing RESTORE fact is a failure too),
+    then the database's checks. ``snapshot`` is the short id the proof names."""
+    v = Verdict()
+    if facts.server:
+        v.failures.append(f"server {facts.server}: {logs.get('initdb.log', '')[-300:]}")
+    elif facts.restore_rc != 0:
+        v.failures.append(f"pg_restore failed: {logs.get('pg_restore.log', '').strip()[-500:]}")
+    else:
+        v.proofs.append(f"dump {snapshot} of {database} restored into a fresh server")
+        judge_checks(v, facts, checks, target_time=target_time, logs=logs)
+    return v
+
+
+def judge_completion(v: Verdict, run: ContainerResult, facts: Facts, *, amcheck: bool, read_all: bool) -> None:
+    """Checks that never ran are failures, not passes: a killed or timed-out container proves nothing more."""
+    if run.timed_out:
+        v.failures.append(f"the drill container timed out after {run.seconds:.0f} s")
+    elif not facts.done:
+        v.failures.append(f"the drill script did not finish: {run.stderr.strip()[-300:]}")
+    if amcheck and not facts.amcheck:
+        v.failures.append("amcheck did not run on any database")
+    if read_all and not facts.read_all:
+        v.failures.append("no database was read in full")
+
+
+def judge_bounds(
+    v: Verdict,
+    *,
+    rto_seconds: float | None,
+    rpo_seconds: float | None,
+    max_rto_minutes: int | None,
+    max_rpo_minutes: int | None,
+) -> None:
+    """The policy's RTO and RPO bounds; a figure that was not measured (None) breaks no bound."""
+    if max_rto_minutes and rto_seconds is not None and rto_seconds > max_rto_minutes * 60:
+        v.failures.append(f"RTO {rto_seconds:.0f} s exceeds max_rto_minutes {max_rto_minutes}")
+    if max_rpo_minutes and rpo_seconds is not None and rpo_seconds > max_rpo_minutes * 60:
+        v.failures.append(f"RPO {rpo_seconds:.0f} s exceeds max_rpo_minutes {max_rpo_minutes}")

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from qfbackup.errors import IntegrityError
+from qfbackup.errors import BadBackupMetadata
 from qfbackup.pg.wal import (
     DEFAULT_SEGMENT_SIZE,
     format_lsn,
@@ -28,10 +28,6 @@ LABEL_MEMBER = "backup_label"
 MANIFEST_MEMBER = "backup_manifest"
 #: Members every base backup tar of a data directory has; a tar without them is not a base backup.
 REQUIRED_MEMBERS = ("PG_VERSION", "global/pg_control", LABEL_MEMBER, MANIFEST_MEMBER)
-
-
-class BadBackupMetadata(IntegrityError):
-    """Integrity check failed: base backup {}: {}"""
 
 
 def basebackup_argv(

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
-from qfbackup.errors import IntegrityError
+from qfbackup.errors import TarFormatError
 
 if TYPE_CHECKING:
     from collections.abc import Buffer
@@ -33,10 +33,6 @@ _ZERO_BLOCK = bytes(BLOCK)
 #: Types that never have data blocks, whatever their size field says (tarfile does the same).
 _NO_DATA_TYPES = frozenset(b"123456")
 _META_LIMIT = 1024 * 1024  # a GNU long name or pax header larger than this is not a sane tar
-
-
-class TarFormatError(IntegrityError):
-    """Integrity check failed: tar stream: {}"""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
-from qfbackup.errors import UsageError
+from qfbackup.errors import UnsupportedPgVersion, UsageError
 
 #: XLOG_PAGE_MAGIC from src/include/access/xlog_internal.h. It changes with every major release whose WAL
 #: format changed, so a segment's first two bytes tell which major version wrote it. 15 is verified against a
@@ -38,10 +38,6 @@ def debian_bin_dir(major: int = DEFAULT_MAJOR) -> PurePosixPath:
 def debian_share_dir(major: int = DEFAULT_MAJOR) -> PurePosixPath:
     """Debian's ``/usr/share/postgresql/<major>``: extensions, sample configuration."""
     return PurePosixPath(f"/usr/share/postgresql/{major}")
-
-
-class UnsupportedPgVersion(UsageError):
-    """PostgreSQL {} is not supported (known major versions: {})"""
 
 
 def wal_page_magic(major: int) -> int:

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from qfbackup.errors import IntegrityError, QfError, UsageError
+from qfbackup.errors import InvalidHistoryFile, InvalidLsn, InvalidWalName, InvalidWalSegment, UsageError
 from qfbackup.pg.versions import DEFAULT_MAJOR, major_for_wal_magic, wal_page_magic
 
 DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024
@@ -49,22 +49,6 @@ _SEGMENT_RE = re.compile(f"({_HEX8})({_HEX8})({_HEX8})")
 _HISTORY_RE = re.compile(f"({_HEX8})\\.history")
 _BACKUP_RE = re.compile(f"({_HEX8})({_HEX8})({_HEX8})\\.({_HEX8})\\.backup")
 _PARTIAL_RE = re.compile(f"({_HEX8})({_HEX8})({_HEX8})\\.partial")
-
-
-class InvalidLsn(UsageError):
-    """Not a WAL position (LSN): {!r}; expected the form 0/3000148"""
-
-
-class InvalidWalName(QfError):
-    """Not a WAL file name: {}"""
-
-
-class InvalidWalSegment(IntegrityError):
-    """Integrity check failed: WAL segment {}: {}"""
-
-
-class InvalidHistoryFile(IntegrityError):
-    """Integrity check failed: timeline history file {}: {}"""
 
 
 # --- LSNs and segment arithmetic ----------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from qfbackup.errors import IntegrityError
+from qfbackup.errors import InvalidCarry, InvalidLsn
 from qfbackup.pg.wal import (
     DEFAULT_BLOCK_SIZE,
     DEFAULT_SEGMENT_SIZE,
@@ -32,7 +32,6 @@ from qfbackup.pg.wal import (
     XLP_ALL_FLAGS,
     XLP_FIRST_IS_CONTRECORD,
     XLP_LONG_HEADER,
-    InvalidLsn,
     check_segment_size,
     format_lsn,
     parse_long_page_header,
@@ -97,10 +96,6 @@ def crc32c(data: bytes | bytearray | memoryview, crc: int = 0) -> int:
 def record_crc(record: bytes) -> int:
     """xl_crc of an XLogRecord: the data after the 24-byte header first, then the header up to xl_crc."""
     return crc32c(record[:20], crc32c(record[RECORD_HEADER_SIZE:]))
-
-
-class InvalidCarry(IntegrityError):
-    """Integrity check failed: restore point scanner carry: {}"""
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 These run only on a structurally valid policy, so a misspelt host name is reported once (as a bad reference), not
 again as a consequence. Hard problems make the policy invalid; soft ones become ``Policy.warnings`` that
-``policy check`` prints, because an operator copying the template to a new machine should see "the SSH key does
-not exist yet" without being blocked by it.
+``policy check`` prints (each with a code), because an operator copying the template to a new machine should see
+"the SSH key does not exist yet" without being blocked by it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from qfbackup.policy.reader import Problems
-from qfbackup.policy.schema import ClusterRetention, Policy
+from qfbackup.policy.schema import NOT_IMPLEMENTED, ClusterRetention, Policy, PolicyWarning
 
 
 def crosscheck(policy: Policy, problems: Problems) -> Policy:
@@ -223,9 +223,9 @@ def _check_offsite(policy: Policy, problems: Problems) -> None:
         )
 
 
-def check_secret_files(policy: Policy, problems: Problems) -> list[str]:
+def check_secret_files(policy: Policy, problems: Problems) -> list[PolicyWarning]:
     """Files holding secrets must be private (mode 0600 or stricter); missing ones are a warning, not an error."""
-    warnings: list[str] = []
+    warnings: list[PolicyWarning] = []
     candidates: list[tuple[str, Path | None]] = [
         ("repository.passphrase_file", policy.repository.passphrase_file),
         ("repository.key_file", policy.repository.key_file),
@@ -242,7 +242,8 @@ def check_secret_files(policy: Policy, problems: Problems) -> list[str]:
             st = path.stat()
         except FileNotFoundError:
             if path not in reported:
-                warnings.append(f"{key}: {path} does not exist yet; create it (mode 0600) before the first run.")
+                message = f"{key}: {path} does not exist yet; create it (mode 0600) before the first run."
+                warnings.append(PolicyWarning("file-missing", key, message))
                 reported.add(path)
             continue
         except OSError as e:
@@ -258,33 +259,57 @@ def check_secret_files(policy: Policy, problems: Problems) -> list[str]:
             )
     for host in policy.hosts.values():
         if host.known_hosts not in reported and not host.known_hosts.exists():
-            warnings.append(
-                f"hosts.{host.name}.known_hosts: {host.known_hosts} does not exist yet; every SSH "
-                f"connection will be refused until it lists the host keys (ssh-keyscan)."
+            key = f"hosts.{host.name}.known_hosts"
+            message = (
+                f"{key}: {host.known_hosts} does not exist yet; every SSH connection will be refused until it "
+                f"lists the host keys (ssh-keyscan)."
             )
+            warnings.append(PolicyWarning("file-missing", key, message))
             reported.add(host.known_hosts)
     return warnings
 
 
-def soft_warnings(policy: Policy) -> list[str]:
+def soft_warnings(policy: Policy) -> list[PolicyWarning]:
     """Things that are allowed but probably not what the operator wants."""
     warnings = []
     for c in policy.primaries():
+        key = f"clusters.{c.name}"
         if c.wal_archive_dir is None:
-            warnings.append(f"clusters.{c.name}: no wal_archive_dir, so no WAL pull and no point-in-time restore.")
+            message = f"{key}: no wal_archive_dir, so no WAL pull and no point-in-time restore."
+            warnings.append(PolicyWarning("no-wal-archive", key, message))
         if not c.databases:
-            warnings.append(f"clusters.{c.name}: no databases listed, so no logical dumps.")
+            warnings.append(PolicyWarning("no-databases", key, f"{key}: no databases listed, so no logical dumps."))
     if policy.clusters and policy.offsite is None:
-        warnings.append("no [offsite] section: losing the backup VM would lose every backup.")
+        message = "no [offsite] section: losing the backup VM would lose every backup."
+        warnings.append(PolicyWarning("no-offsite", "offsite", message))
     if policy.primaries() and not policy.drill.checks:
-        warnings.append("drill: no [[drill.checks]], so drills prove replay but no data invariants.")
+        message = "drill: no [[drill.checks]], so drills prove replay but no data invariants."
+        warnings.append(PolicyWarning("no-drill-checks", "drill.checks", message))
     repo = policy.repository
     if policy.schedule.jobs() and repo.passphrase_file is None and repo.key_file is None:
-        warnings.append(
+        message = (
             "repository: scheduled jobs run unattended; set passphrase_file or key_file, or export "
             "QFBACKUP_PASSPHRASE in the timer's environment."
         )
+        warnings.append(PolicyWarning("no-unattended-unlock", "repository", message))
     return warnings
+
+
+def not_implemented_warnings(configured: set[str]) -> list[PolicyWarning]:
+    """One warning per ``NOT_IMPLEMENTED`` key the policy sets (``configured``: every dotted key path in the
+    file), so an operator is never led to believe that a setting is acted on when no command reads it."""
+    warnings = []
+    for entry in NOT_IMPLEMENTED:
+        for pattern in entry.keys:
+            for key in sorted(k for k in configured if _matches(pattern, k)):
+                warnings.append(PolicyWarning("not-implemented", key, f"{key}: set, but {entry.why}."))
+    return warnings
+
+
+def _matches(pattern: str, key: str) -> bool:
+    """``clusters.*.extensions`` matches ``clusters.main.extensions``; a pattern names a key itself, not its parts."""
+    want, have = pattern.split("."), key.split(".")
+    return len(want) == len(have) and all(w in ("*", h) for w, h in zip(want, have, strict=True))
 
 
 def _names(table: Mapping[str, Any]) -> str:

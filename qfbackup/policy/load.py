@@ -13,9 +13,10 @@ from pathlib import Path
 from types import MappingProxyType
 
 from qfbackup.errors import PolicyError
-from qfbackup.policy.crosscheck import check_secret_files, crosscheck, soft_warnings
+from qfbackup.policy.crosscheck import check_secret_files, crosscheck, not_implemented_warnings, soft_warnings
+from qfbackup.policy.keys import read_keys
 from qfbackup.policy.reader import Problems, Table
-from qfbackup.policy.schema import Policy, Repository
+from qfbackup.policy.schema import Policy, PolicyWarning, Repository
 from qfbackup.policy.sections import (
     REPO_SECRET_FIX,
     S3_SECRET_FIX,
@@ -72,12 +73,26 @@ def parse_policy(text: str, source: str) -> Policy:
     policy = crosscheck(policy, problems)
     warnings = check_secret_files(policy, problems)
     _raise_if(problems, source)
-    return _with_warnings(policy, warnings + soft_warnings(policy))
+    return _with_warnings(policy, warnings + soft_warnings(policy) + not_implemented_warnings(key_paths(raw)))
+
+
+def key_paths(table: dict, prefix: str = "") -> set[str]:
+    """Every dotted key path a parsed TOML document sets, tables included (``schedule``, ``schedule.dump``);
+    arrays of tables count as their key (``drill.checks``), their entries' keys as ``drill.checks.name``."""
+    paths = set()
+    for name, value in table.items():
+        path = f"{prefix}{name}"
+        paths.add(path)
+        items = value if isinstance(value, list) and all(isinstance(v, dict) for v in value) else [value]
+        for item in items:
+            if isinstance(item, dict):
+                paths |= key_paths(item, path + ".")
+    return paths
 
 
 def _parse_sections(raw: dict, source: str, problems: Problems) -> Policy | None:
     top = Table(raw, "", problems)
-    version = top.int("version", 1, low=1, high=1000)
+    version = read_keys(top, Policy)["version"]
     if isinstance(version, int) and version not in SUPPORTED_VERSIONS:
         top.problem(
             "version",
@@ -114,8 +129,8 @@ def _parse_sections(raw: dict, source: str, problems: Problems) -> Policy | None
     )
 
 
-def _with_warnings(policy: Policy, warnings: list[str]) -> Policy:
-    return dataclasses.replace(policy, warnings=tuple(warnings))
+def _with_warnings(policy: Policy, warnings: list[PolicyWarning]) -> Policy:
+    return dataclasses.replace(policy, notices=tuple(warnings))
 
 
 def _raise_if(problems: Problems, source: str) -> None:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
+from croniter import croniter
+
 from qfbackup.policy.redact import is_secret_key, url_has_credentials
 
 T = TypeVar("T")
@@ -26,6 +28,7 @@ PG_IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 """Database and role names: plain PostgreSQL identifiers, safe on any command line without quoting games."""
 PG_IDENT_RULE = "letters, digits and '_', not starting with a digit, at most 63 characters"
 SSH_USER_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+SSH_USER_RULE = "a login name: lowercase letters, digits, '_', '.', '-'"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 HOSTNAME_RE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -181,6 +184,20 @@ class Table:
             return None
         return value
 
+    def cron(self, name: str, default: Any = None) -> Any:
+        """A 5-field cron expression (or an ``@daily``-style shortcut), checked with croniter."""
+        expr = self.str(name, default, example='"0 2 * * *"')
+        if not isinstance(expr, str) or expr is default:
+            return expr
+        if not (expr.startswith("@") or len(expr.split()) == 5) or not croniter.is_valid(expr):
+            self.problem(
+                name,
+                f"{expr!r} is not a valid 5-field cron expression.",
+                'write minute hour day-of-month month day-of-week, e.g. "*/5 * * * *" or "0 2 * * *"',
+            )
+            return None
+        return expr
+
     def str_list(
         self, name: str, default: Any = (), *, item: Callable[[str], str | None] | None = None, rule: str = ""
     ) -> Any:
@@ -265,6 +282,38 @@ class Table:
             hint = f"did you mean `{close[0]}`?" if close else f"remove it; keys allowed here: {', '.join(known)}"
             where = f"[{self.path}]" if self.path else "the top level"
             self.problem(name, f"is not a known key in {where}.", hint)
+
+
+def _name_item(value: str) -> str | None:
+    return None if NAME_RE.match(value) else f"is not a valid name: use {NAME_RULE}"
+
+
+def _pg_ident_item(value: str) -> str | None:
+    return None if PG_IDENT_RE.match(value) else f"is not a plain PostgreSQL identifier: use {PG_IDENT_RULE}"
+
+
+def _abs_item(value: str) -> str | None:
+    if not value.startswith("/"):
+        return "is not an absolute path"
+    if _CONTROL_RE.search(value):
+        return "contains control characters"
+    return None
+
+
+def _glob_item(value: str) -> str | None:
+    if not value or _CONTROL_RE.search(value):
+        return "is empty or contains control characters"
+    return None
+
+
+LIST_ITEMS: dict[str, Callable[[str], str | None] | None] = {
+    "": None,
+    "name": _name_item,
+    "pg_ident": _pg_ident_item,
+    "abs_path": _abs_item,
+    "glob": _glob_item,
+}
+"""Validators for list entries by name (``KeySpec.item``): each returns why an entry is wrong, or None."""
 
 
 def valid_address(value: str) -> str | None:

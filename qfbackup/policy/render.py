@@ -1,4 +1,4 @@
-"""The effective policy as TOML text, for ``qfbackup policy check``.
+"""What ``qfbackup policy check`` prints: the verdict and a summary, and with --show the effective policy as TOML.
 
 TOML because it is the language the operator wrote the policy in: the output reads like the file with every
 default spelled out, and it is valid TOML (unset keys appear as comments), so it can be diffed against or pasted back.
@@ -16,19 +16,67 @@ _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _NAMED_SECTIONS = ("hosts", "clusters", "filesets")
 
 
-def policy_summary(policy: Policy) -> str:
-    """One line saying what the policy covers: the first thing an operator wants to see after "valid"."""
-    jobs = len(policy.schedule.jobs())
-    offsite = "off-site copy" if policy.offsite else "no off-site copy"
-    return (
-        f"policy {policy.source} is valid: {len(policy.hosts)} hosts, {len(policy.clusters)} clusters, "
-        f"{len(policy.filesets)} file sets, {len(policy.drill.checks)} drill checks, {jobs} scheduled jobs, {offsite}."
-    )
+CHECK_JSON_VERSION = 1
+"""Version of ``policy check --json``'s document; raised when a key changes meaning or goes away."""
+
+
+def policy_summary(policy: Policy) -> dict[str, Any]:
+    """What the policy covers, counted: the first thing an operator wants to see after "valid"."""
+    return {
+        "hosts": len(policy.hosts),
+        "clusters": len(policy.clusters),
+        "primaries": len(policy.primaries()),
+        "filesets": len(policy.filesets),
+        "drill_checks": len(policy.drill.checks),
+        "scheduled_jobs": len(policy.schedule.jobs()),
+        "offsite": policy.offsite is not None,
+        "warnings": len(policy.notices),
+        "not_implemented": sum(n.code == "not-implemented" for n in policy.notices),
+    }
+
+
+def check_report(policy: Policy, *, show: bool) -> dict[str, Any]:
+    """The ``policy check`` document: the verdict, the summary and the warnings; the policy itself with --show."""
+    report: dict[str, Any] = {
+        "version": CHECK_JSON_VERSION,
+        "valid": True,
+        "source": policy.source,
+        "summary": policy_summary(policy),
+        "warnings": [{"code": n.code, "key": n.key, "message": n.message} for n in policy.notices],
+    }
+    if show:
+        report["policy"] = policy.redacted()
+    return report
+
+
+def check_text(report: dict[str, Any]) -> str:
+    """The verdict first, then what the policy covers and how many warnings it has; with --show the effective
+    policy follows, the lines above it then being TOML comments so that the whole output stays valid TOML."""
+    s = report["summary"]
+    offsite = "an off-site copy" if s["offsite"] else "no off-site copy"
+    lines = [
+        f"policy {report['source']} is valid.",
+        f"It covers {_count(s['hosts'], 'host')}, {_count(s['clusters'], 'cluster')} "
+        f"({_count(s['primaries'], 'primary', 'primaries')}), {_count(s['filesets'], 'file set')}, "
+        f"{_count(s['drill_checks'], 'drill check')}, {_count(s['scheduled_jobs'], 'scheduled job')} and {offsite}.",
+    ]
+    if s["warnings"]:
+        pending = (
+            f", {s['not_implemented']} of them about settings no command acts on yet" if s["not_implemented"] else ""
+        )
+        lines.append(f"{_count(s['warnings'], 'warning')} (on stderr){pending}.")
+    if "policy" not in report:
+        return "\n".join([*lines, "`qfbackup policy check --show` prints the effective policy."])
+    return "\n".join(f"# {line}" for line in lines) + "\n\n" + render_policy(report["policy"])
+
+
+def _count(n: int, one: str, many: str = "") -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def render_policy(data: dict[str, Any]) -> str:
     """Render ``Policy.redacted()`` output as TOML text (``name`` fields become the section names they repeat)."""
-    body = {k: v for k, v in data.items() if k not in ("source", "warnings")}
+    body = {k: v for k, v in data.items() if k != "source"}
     for section in _NAMED_SECTIONS:
         entries = body.get(section) or {}
         body[section] = {n: {k: v for k, v in e.items() if k != "name"} for n, e in entries.items()}

@@ -1,8 +1,9 @@
 """One parser per policy section: raw TOML table in, dataclass out, problems recorded on the way.
 
-Each parser checks only what it can see in its own section (types, ranges, name patterns, syntax of cron and
-``expect``). Whether names refer to each other correctly is checked afterwards, in ``crosscheck``, once every
-section is known.
+Each parser reads its section's declared keys (``keys.read_keys``: kind, range and default come from the field
+declarations in schema.py) and adds what a declaration cannot say: checks that combine keys, URL and name forms,
+the syntax of ``expect``, nested tables. Whether names refer to each other correctly is checked afterwards, in
+``crosscheck``, once every section is known.
 """
 
 from __future__ import annotations
@@ -11,27 +12,12 @@ import re
 import zoneinfo
 from pathlib import PurePosixPath
 
-from croniter import croniter
-
 from qfbackup.pg.versions import DEFAULT_MAJOR, debian_bin_dir
 from qfbackup.policy.expect import ExpectSyntaxError, parse_expectation
-from qfbackup.policy.reader import (
-    NAME_RE,
-    NAME_RULE,
-    PG_IDENT_RE,
-    PG_IDENT_RULE,
-    SSH_USER_RE,
-    Table,
-    valid_address,
-)
+from qfbackup.policy.keys import FromEarlier, default_of, read_keys, spec_of
+from qfbackup.policy.reader import LIST_ITEMS, Table, valid_address
 from qfbackup.policy.redact import is_secret_key
 from qfbackup.policy.schema import (
-    DEFAULT_BASE_BACKUPS,
-    DEFAULT_CACHE_DIR,
-    DEFAULT_DUMPS,
-    DEFAULT_KNOWN_HOSTS,
-    DEFAULT_SNAPSHOTS,
-    DEFAULT_SSH_KEY,
     Alerts,
     Cluster,
     ClusterRetention,
@@ -57,30 +43,7 @@ S3_SECRET_FIX = (
 SSH_SECRET_FIX = "qfbackup logs in with an SSH key only: set `key_file` to a 0600 private key"
 
 
-def _name_item(value: str) -> str | None:
-    return None if NAME_RE.match(value) else f"is not a valid name: use {NAME_RULE}"
-
-
-def _pg_ident_item(value: str) -> str | None:
-    return None if PG_IDENT_RE.match(value) else f"is not a plain PostgreSQL identifier: use {PG_IDENT_RULE}"
-
-
-def _abs_item(value: str) -> str | None:
-    if not value.startswith("/"):
-        return "is not an absolute path"
-    if re.search(r"[\x00-\x1f\x7f]", value):
-        return "contains control characters"
-    return None
-
-
-def _glob_item(value: str) -> str | None:
-    if not value or re.search(r"[\x00-\x1f\x7f]", value):
-        return "is empty or contains control characters"
-    return None
-
-
-def _s3_endpoint(t: Table) -> str | None:
-    endpoint = t.str("endpoint", None, example='"https://s3.example.com"')
+def _check_endpoint(t: Table, endpoint: str | None) -> str | None:
     if isinstance(endpoint, str) and not HTTP_URL_RE.match(endpoint):
         t.problem(
             "endpoint",
@@ -92,101 +55,61 @@ def _s3_endpoint(t: Table) -> str | None:
 
 
 def parse_repository(t: Table) -> Repository:
-    path = t.str("path", example='"/var/lib/qfbackup/repo"')
+    values = read_keys(t, Repository)
+    path = values["path"]
     if isinstance(path, str) and not (path.startswith("/") or S3_URL_RE.match(path)):
         t.problem(
             "path",
             f"{path!r} is neither an absolute local path nor an s3://bucket/prefix URL.",
             'write e.g. `path = "/var/lib/qfbackup/repo"` or `path = "s3://bucket/qfbackup"`',
         )
-    is_s3 = isinstance(path, str) and path.startswith("s3://")
-    endpoint = _s3_endpoint(t)
-    region = t.str("region", "us-east-1")
-    credentials_file = t.local_path("credentials_file", None)
-    if not is_s3:
-        for key, value in (("endpoint", endpoint), ("credentials_file", credentials_file)):
-            if value is not None:
-                t.problem(key, "only applies when the repository path is an s3:// URL.", "remove it")
-    chunk = t.int("chunk_avg_kib", 64, low=16, high=4096)
+    values["path"] = path or ""
+    values["endpoint"] = _check_endpoint(t, values["endpoint"])
+    if not values["path"].startswith("s3://"):
+        for name in ("endpoint", "credentials_file"):
+            if values[name] is not None:
+                t.problem(name, "only applies when the repository path is an s3:// URL.", "remove it")
+    chunk = values["chunk_avg_kib"]
     if isinstance(chunk, int) and chunk & (chunk - 1):
         t.problem("chunk_avg_kib", f"{chunk} is not a power of two.", "use 16, 32, 64, 128, ... 4096")
-    repo = Repository(
-        path=path or "",
-        passphrase_file=t.local_path("passphrase_file", None),
-        key_file=t.local_path("key_file", None),
-        cache_dir=t.local_path("cache_dir", DEFAULT_CACHE_DIR),
-        pack_size_mib=t.int("pack_size_mib", 16, low=1, high=64),  # writer, verify and copy hold ~3 packs
-        chunk_avg_kib=chunk,
-        compression_level=t.int("compression_level", 3, low=1, high=22),
-        workers=t.int("workers", 2, low=1, high=64),
-        endpoint=endpoint,
-        region=region,
-        credentials_file=credentials_file,
-    )
     t.finish()
-    return repo
+    return Repository(**values)
 
 
 def parse_offsite(t: Table) -> Offsite:
-    url = t.str("url", example='"s3://bucket/prefix"')
+    values = read_keys(t, Offsite)
+    url = values["url"]
     if isinstance(url, str) and not S3_URL_RE.match(url):
         t.problem(
             "url",
             f"{url!r} is not an s3://bucket/prefix URL.",
             'write e.g. `url = "s3://quantum-forge-backups/qfbackup"`',
         )
-    offsite = Offsite(
-        url=url or "",
-        endpoint=_s3_endpoint(t),
-        region=t.str("region", "us-east-1"),
-        credentials_file=t.local_path("credentials_file", None),
-        object_lock_days=t.int("object_lock_days", 0, low=0, high=36500),
-    )
+    values["url"] = url or ""
+    values["endpoint"] = _check_endpoint(t, values["endpoint"])
     t.finish()
-    return offsite
+    return Offsite(**values)
 
 
 def parse_host(name: str, t: Table) -> Host:
-    address = t.str("address", example='"db.yourdomain.com"')
+    values = read_keys(t, Host)
+    address = values["address"]
     if isinstance(address, str) and (error := valid_address(address)):
         t.problem("address", f"{address!r} {error}.", 'write e.g. `address = "db.yourdomain.com"`')
-    host = Host(
-        name=name,
-        address=address or "",
-        user=t.matching("user", SSH_USER_RE, "a login name: lowercase letters, digits, '_', '.', '-'"),
-        port=t.int("port", 22, low=1, high=65535),
-        key_file=t.local_path("key_file", DEFAULT_SSH_KEY),
-        known_hosts=t.local_path("known_hosts", DEFAULT_KNOWN_HOSTS),
-        connect_timeout=t.int("connect_timeout", 10, low=1, high=600),
-        keepalive=t.int("keepalive", 15, low=0, high=3600),
-    )
+    values["address"] = address or ""
     t.finish()
-    return host
+    return Host(name=name, **values)
+
+
+def _version(values: dict) -> int:
+    return values["pg_version"] if isinstance(values["pg_version"], int) else DEFAULT_MAJOR
 
 
 def parse_cluster(name: str, t: Table) -> Cluster:
-    pg_version = t.int("pg_version", DEFAULT_MAJOR, low=10, high=99, example="15")
-    version = pg_version if isinstance(pg_version, int) else DEFAULT_MAJOR
-    cluster = Cluster(
-        name=name,
-        host=t.matching("host", NAME_RE, NAME_RULE),
-        port=t.int("port", 5432, low=1, high=65535, example="5432"),
-        role=t.choice("role", ("primary", "standby"), "primary"),
-        standby_of=t.matching("standby_of", NAME_RE, NAME_RULE, None),
-        base_backup_from=t.matching("base_backup_from", NAME_RE, NAME_RULE, None),
-        databases=t.str_list("databases", (), item=_pg_ident_item, rule="rename or remove that entry"),
-        wal_archive_dir=t.remote_path("wal_archive_dir", None),
-        remove_after=t.bool("remove_after", False),
-        pg_version=version,
-        pg_bin_dir=t.remote_path("pg_bin_dir", debian_bin_dir(version)),
-        socket_dir=t.remote_path("socket_dir", Cluster.socket_dir),
-        user=t.matching("user", PG_IDENT_RE, PG_IDENT_RULE, "postgres"),
-        data_dir=t.remote_path("data_dir", None),
-        dump_globals=t.bool("dump_globals", True),
-        extensions=t.str_list("extensions", (), item=_pg_ident_item, rule="use the extension's name"),
-    )
+    values = read_keys(t, Cluster, pg_bin_dir=FromEarlier(lambda v: debian_bin_dir(_version(v))))
+    values["pg_version"] = _version(values)
     t.finish()
-    return cluster
+    return Cluster(name=name, **values)
 
 
 def parse_fileset(name: str, t: Table) -> FileSet:
@@ -201,26 +124,26 @@ def parse_fileset(name: str, t: Table) -> FileSet:
         )
     elif not forms:
         t.problem("host", "is missing.", 'add `host = "vms"` and `paths = ["/..."]` (or [[...sources]] tables)')
+    paths_spec = spec_of(FileSource, "paths")
     if t.has("sources"):
         if t.has("paths"):
             t.problem("paths", "cannot be combined with [[...sources]] tables.", "move the paths into the sources")
             t.str_list("paths", ())
         for _, src in t.array_of_tables("sources"):
-            host = src.matching("host", NAME_RE, NAME_RULE)
-            paths = src.str_list("paths", None, item=_abs_item, rule="write absolute paths")
+            source = read_keys(src, FileSource)
             src.finish()
-            if host and paths is not None:
-                sources.append(FileSource(host, tuple(_posix(paths))))
+            if source["host"] and source["paths"] is not None:
+                sources.append(FileSource(source["host"], tuple(_posix(source["paths"]))))
     else:
         hosts: tuple[str, ...] = ()
         if t.has("hosts"):
-            hosts = t.str_list("hosts", (), item=_name_item, rule="name a [hosts.NAME] section") or ()
+            hosts = t.str_list("hosts", (), item=LIST_ITEMS["name"], rule="name a [hosts.NAME] section") or ()
             if not hosts:
                 t.problem("hosts", "is empty.", 'name at least one host, e.g. `hosts = ["dev1", "dev2"]`')
         elif t.has("host"):
-            host = t.matching("host", NAME_RE, NAME_RULE)
+            host = spec_of(FileSource, "host").read(t, "host", default_of(FileSource, "host"))
             hosts = (host,) if host else ()
-        paths = t.str_list("paths", None, item=_abs_item, rule="write absolute paths")
+        paths = paths_spec.read(t, "paths", None)
         if t.has("hosts") or t.has("host"):
             if paths is None:
                 t.problem("paths", "is missing.", 'add `paths = ["/absolute/path", ...]`')
@@ -229,13 +152,7 @@ def parse_fileset(name: str, t: Table) -> FileSet:
         if not src.paths:
             key = "paths" if len(sources) == 1 else f"sources[{i}].paths"
             t.problem(key, "is empty: the file set would back up nothing.", "list at least one path")
-    fileset = FileSet(
-        name=name,
-        sources=tuple(sources),
-        exclude=t.str_list("exclude", (), item=_glob_item, rule="write a glob such as '*.tmp'"),
-        secret=t.bool("secret", False),
-        tags=t.str_list("tags", (), item=_name_item, rule="use short lowercase tags"),
-    )
+    fileset = FileSet(name=name, sources=tuple(sources), **read_keys(t, FileSet))
     t.finish()
     return fileset
 
@@ -244,23 +161,9 @@ def _posix(paths: tuple[str, ...]) -> list[PurePosixPath]:
     return [PurePosixPath(p) for p in paths]
 
 
-def _cron(t: Table, name: str) -> str | None:
-    expr = t.str(name, None, example='"0 2 * * *"')
-    if not isinstance(expr, str):
-        return None
-    fields = expr.split()
-    if not (expr.startswith("@") or len(fields) == 5) or not croniter.is_valid(expr):
-        t.problem(
-            name,
-            f"{expr!r} is not a valid 5-field cron expression.",
-            'write minute hour day-of-month month day-of-week, e.g. "*/5 * * * *" or "0 2 * * *"',
-        )
-        return None
-    return expr
-
-
 def parse_schedule(t: Table) -> Schedule:
-    tz = t.str("timezone", "UTC")
+    values = read_keys(t, Schedule)
+    tz = values["timezone"]
     if isinstance(tz, str):
         try:
             zoneinfo.ZoneInfo(tz)
@@ -268,27 +171,16 @@ def parse_schedule(t: Table) -> Schedule:
             t.problem(
                 "timezone", f"{tz!r} is not a known time zone.", 'use an IANA name such as "UTC" or "Europe/Berlin"'
             )
-    schedule = Schedule(
-        timezone=tz or "UTC",
-        **{
-            job: _cron(t, job)
-            for job in ("wal_pull", "base_backup", "dump", "fileset", "copy_offsite", "verify", "drill", "prune")
-        },
-    )
+    values["timezone"] = tz or "UTC"
     t.finish()
-    return schedule
+    return Schedule(**values)
 
 
 def parse_keep_rule(t: Table | None, default: KeepRule) -> KeepRule:
     """A keep rule table replaces the default as a whole: keys it leaves out are 0, not inherited."""
     if t is None:
         return default
-    rule = KeepRule(
-        **{
-            k: t.int(k, 0, low=0, high=100000) or 0
-            for k in ("keep_last", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")
-        }
-    )
+    rule = KeepRule(**{k: v or 0 for k, v in read_keys(t, KeepRule).items()})
     t.finish()
     if rule.is_empty:
         t.problems.add(
@@ -302,14 +194,15 @@ def parse_keep_rule(t: Table | None, default: KeepRule) -> KeepRule:
 def parse_retention(t: Table | None) -> Retention:
     if t is None:
         return Retention()
-    window = t.int("recovery_window_days", 7, low=1, high=3650, example="7")
-    base = parse_keep_rule(t.table("base_backups"), DEFAULT_BASE_BACKUPS)
-    dumps = parse_keep_rule(t.table("dumps"), DEFAULT_DUMPS)
-    snapshots = parse_keep_rule(t.table("snapshots"), DEFAULT_SNAPSHOTS)
+    window = read_keys(t, Retention)["recovery_window_days"]
+    base = parse_keep_rule(t.table("base_backups"), default_of(Retention, "base_backups"))
+    dumps = parse_keep_rule(t.table("dumps"), default_of(Retention, "dumps"))
+    snapshots = parse_keep_rule(t.table("snapshots"), default_of(Retention, "snapshots"))
+    window_spec = spec_of(Retention, "recovery_window_days")
     clusters = {}
     for name, ct in t.named_tables("clusters"):
         clusters[name] = ClusterRetention(
-            recovery_window_days=ct.int("recovery_window_days", window, low=1, high=3650),
+            recovery_window_days=window_spec.read(ct, "recovery_window_days", window),
             base_backups=parse_keep_rule(ct.table("base_backups"), base),
             dumps=parse_keep_rule(ct.table("dumps"), dumps),
         )
@@ -324,52 +217,37 @@ def parse_retention(t: Table | None) -> Retention:
 def parse_drill(t: Table | None) -> Drill:
     if t is None:
         return Drill()
-    image = t.str("image", None, example='"localhost/qfbackup-drill:15"')
+    values = read_keys(t, Drill)
+    image = values["image"]
     if isinstance(image, str) and not IMAGE_RE.match(image):
         t.problem("image", f"{image!r} is not a container image name.", 'write e.g. `image = "qfbackup-drill:15"`')
-    cluster = t.matching("cluster", NAME_RE, NAME_RULE, None)
     checks = []
     for _, ct in t.array_of_tables("checks"):
-        check = _parse_check(ct, cluster)
+        check = _parse_check(ct, values["cluster"])
         if check is not None:
             checks.append(check)
-    drill = Drill(
-        engine=t.choice("engine", ("auto", "podman", "docker"), "auto"),
-        image=image,
-        cluster=cluster,
-        target=t.choice("target", ("random", "latest"), "random"),
-        memory_mib=t.int("memory_mib", 2048, low=256, high=1024 * 1024),
-        cpus=t.float("cpus", 2.0, low=0.1, high=256),
-        timeout_minutes=t.int("timeout_minutes", 60, low=1, high=7 * 24 * 60),
-        amcheck=t.bool("amcheck", True),
-        read_all_tables=t.bool("read_all_tables", True),
-        max_rto_minutes=t.int("max_rto_minutes", None, low=1, high=7 * 24 * 60),
-        max_rpo_minutes=t.int("max_rpo_minutes", None, low=1, high=7 * 24 * 60),
-        checks=tuple(checks),
-    )
     t.finish()
-    return drill
+    return Drill(**values, checks=tuple(checks))
 
 
 def _parse_check(t: Table, default_cluster: str | None) -> DrillCheck | None:
-    name = t.matching("name", NAME_RE, NAME_RULE)
-    sql = t.str("sql", example='"select count(*) from trades where price is null"')
+    values = read_keys(t, DrillCheck, cluster=default_cluster, database=None)
+    sql, expect_text = values["sql"], values["expect"]
     if isinstance(sql, str) and not sql.strip():
         t.problem("sql", "is empty.", "write a query that returns one value")
-    expect_text = t.str("expect", example='"== 0"')
     expect = None
     if isinstance(expect_text, str):
         try:
             expect = parse_expectation(expect_text)
         except ExpectSyntaxError as e:
             t.problem("expect", str(e) + ".", 'write e.g. `expect = "== 0"` (docs/policy.md lists the forms)')
-    cluster = t.matching("cluster", NAME_RE, NAME_RULE, default_cluster)
-    database = t.matching("database", PG_IDENT_RE, PG_IDENT_RULE, None)
     t.finish()
-    if not (name and sql and expect):
+    if not (values["name"] and sql and expect):
         return None
     # The database default (the cluster's first) is filled in by crosscheck, which knows the clusters.
-    return DrillCheck(name=name, sql=sql, expect=expect, cluster=cluster or "", database=database or "")
+    return DrillCheck(
+        name=values["name"], sql=sql, expect=expect, cluster=values["cluster"] or "", database=values["database"] or ""
+    )
 
 
 def parse_alerts(t: Table | None) -> Alerts:
@@ -377,7 +255,7 @@ def parse_alerts(t: Table | None) -> Alerts:
         return Alerts()
     command = t.value(
         "command",
-        (),
+        default_of(Alerts, "command"),
         lambda v: tuple(v) if isinstance(v, list) and all(isinstance(a, str) for a in v) else None,
         "a list of text: the program and its arguments, run without a shell",
         '["/usr/local/bin/notify", "ops"]',
@@ -394,11 +272,7 @@ def parse_alerts(t: Table | None) -> Alerts:
             "passes a secret as an argument; policies never hold secrets (and argv is visible in ps).",
             "let the alert program read its token from a 0600 file",
         )
-    alerts = Alerts(
-        command=command or (),
-        timeout_seconds=t.int("timeout_seconds", 30, low=1, high=3600),
-        max_wal_lag_minutes=t.int("max_wal_lag_minutes", 15, low=1, high=7 * 24 * 60),
-    )
+    alerts = Alerts(command=command or (), **read_keys(t, Alerts))
     t.finish()
     return alerts
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from paramiko import SSHException
 
-from qfbackup.errors import RemoteError, UsageError
+from qfbackup.errors import ConnectionLost, RemoteCommandFailed, RemoteError, RemoteTimeout, StreamClosed, UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Buffer
@@ -36,34 +36,6 @@ if TYPE_CHECKING:
 RECV_SIZE = 16 * 1024 * 1024
 STDERR_TAIL = 64 * 1024
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-class RemoteCommandFailed(RemoteError):
-    """Remote command failed: {}"""
-
-    def __init__(self, command: str, detail: str, *, exit_status: int | None, stderr: str, bytes_read: int = 0):
-        tail = f"\n--- remote stderr (last {len(stderr)} chars) ---\n{stderr.rstrip()}" if stderr.strip() else ""
-        super().__init__(f"{command}: {detail}{tail}")
-        self.command = command
-        self.exit_status = exit_status
-        self.stderr = stderr
-        self.bytes_read = bytes_read
-
-
-class ConnectionLost(RemoteError):
-    """Connection to {} lost: {}"""
-
-    retryable = True
-
-
-class RemoteTimeout(RemoteError):
-    """Remote command timed out: {}"""
-
-    retryable = True
-
-
-class StreamClosed(RemoteError):
-    """Remote stream already closed: {}"""
 
 
 # --- Command lines ----------------------------------------------------------------------------------------------

@@ -34,12 +34,20 @@ from typing import Any, TypeVar
 
 import paramiko
 
-from qfbackup.errors import RemoteError, UsageError
+from qfbackup.errors import (
+    AuthenticationRefused,
+    ConnectError,
+    ConnectionLost,
+    HostKeyChanged,
+    HostKeyRefused,
+    HostKeyUnknown,
+    RemoteTimeout,
+    SshKeyError,
+    UsageError,
+)
 from qfbackup.remote.command import (
     STDERR_TAIL,
-    ConnectionLost,
     RemoteStream,
-    RemoteTimeout,
     RunResult,
     build_command,
     run_on_channel,
@@ -54,32 +62,6 @@ MAX_PACKET_SIZE = 2**18
 REKEY_LIMIT = 2**40
 
 T = TypeVar("T")
-
-
-class SshKeyError(UsageError):
-    """SSH key file {}: {}"""
-
-
-class ConnectError(RemoteError):
-    """Cannot connect to {}: {}"""
-
-    retryable = True
-
-
-class HostKeyRefused(RemoteError):
-    """{}"""
-
-
-class HostKeyUnknown(HostKeyRefused):
-    """{}"""
-
-
-class HostKeyChanged(HostKeyRefused):
-    """{}"""
-
-
-class AuthenticationRefused(RemoteError):
-    """{} refused the SSH key {}: {}"""
 
 
 #: Errors worth another attempt: the network or the server may come back. Host key, authentication and

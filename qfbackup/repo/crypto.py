@@ -19,14 +19,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from qfbackup.errors import AuthenticationFailed
+
 MASTER_SECRET_LEN = 64
 NONCE_LEN = 12
 TAG_LEN = 16
 ID_LEN = 32
-
-
-class AuthenticationFailed(Exception):
-    """Raised when an AEAD tag does not verify: wrong key, or the bytes were changed."""
 
 
 def hkdf(secret: bytes, info: bytes, length: int = 32, salt: bytes | None = None) -> bytes:

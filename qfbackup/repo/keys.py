@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from qfbackup.common.secretfile import read_secret_file
 from qfbackup.common.units import utc_now
-from qfbackup.errors import KeyRefused, UsageError
-from qfbackup.repo.crypto import MASTER_SECRET_LEN, AuthenticationFailed, hkdf, seal, unseal
+from qfbackup.errors import AuthenticationFailed, KeyRefused, UsageError
+from qfbackup.repo.crypto import MASTER_SECRET_LEN, hkdf, seal, unseal
 from qfbackup.repo.store import Store
 
 KEYFILE_MAGIC = "QFBACKUP-KEYFILE-V1"

@@ -20,7 +20,8 @@ from enum import IntEnum
 
 import zstandard
 
-from qfbackup.repo.crypto import AuthenticationFailed, RepoKeys, content_hash, seal, unseal
+from qfbackup.errors import AuthenticationFailed, CorruptObject
+from qfbackup.repo.crypto import RepoKeys, content_hash, seal, unseal
 
 FORMAT_VERSION = 1
 MIN_SUPPORTED_READ_VERSION = 1
@@ -44,10 +45,6 @@ class Compression(IntEnum):
 class ObjectKind(IntEnum):
     INDEX = 1
     SNAPSHOT = 2
-
-
-class CorruptObject(Exception):
-    """A stored object or blob fails authentication, decompression or its id check."""
 
 
 _local = threading.local()

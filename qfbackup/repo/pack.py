@@ -10,9 +10,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from qfbackup.errors import AuthenticationFailed, CorruptObject
 from qfbackup.repo.crypto import RepoKeys, content_hash, seal, unseal
 from qfbackup.repo.index import PackRecord
-from qfbackup.repo.objects import CorruptObject
 
 ENTRY = struct.Struct("<BBII32s")
 COUNT = struct.Struct("<I")
@@ -59,7 +59,8 @@ class PackBuilder:
 
 
 def read_header(keys: RepoKeys, data: bytes | memoryview) -> list[PackEntry]:
-    """Parse a whole pack's header. Raises CorruptObject."""
+    """Parse a whole pack's header. Raises CorruptObject for damaged bytes only: a failed tag (the header is not
+    compressed) or a malformed entry table. Anything else is a bug and propagates, never reported as a corrupt pack."""
     if len(data) < TRAILER.size:
         raise CorruptObject("pack too short")
     (hlen,) = TRAILER.unpack(data[-TRAILER.size :])
@@ -68,7 +69,7 @@ def read_header(keys: RepoKeys, data: bytes | memoryview) -> list[PackEntry]:
         raise CorruptObject("pack header length out of range (truncated?)")
     try:
         header = unseal(keys.enc_key, data[start : len(data) - TRAILER.size], HEADER_AAD)
-    except Exception as e:
+    except AuthenticationFailed as e:
         raise CorruptObject(f"pack header: {e}") from None
     try:
         (count,) = COUNT.unpack_from(header)

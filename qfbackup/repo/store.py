@@ -14,17 +14,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-from qfbackup.errors import NotFound, UsageError
+from qfbackup.errors import ObjectMissing as ObjectMissing  # re-exported: every Store method's "missing"
+from qfbackup.errors import UsageError
 
 
 @dataclass(frozen=True)
 class ObjectInfo:
     name: str
     size: int
-
-
-class ObjectMissing(NotFound):
-    """Object {} is missing from the repository"""
 
 
 class Store(Protocol):

@@ -5,6 +5,11 @@ Memory is bounded by design, whatever the stream size: the chunker reads a windo
 Ordering rule (docs/format.md): packs are durable before the index naming them, and indexes before the
 snapshot naming their blobs. A writer that dies before ``commit`` leaves only unreferenced packs/indexes,
 which ``repo cleanup`` removes.
+
+Figures (``stats``): ``bytes_in`` read, ``bytes_new`` the raw size of the chunks the repository did not have yet,
+``bytes_stored`` the bytes this writer added to the repository: every pack, index file and snapshot object it put,
+counted as it puts them, so the figure is the repository's real growth (a snapshot's own ``stats`` cannot count
+the snapshot object itself; the writer's figures after ``commit`` do).
 """
 
 from __future__ import annotations
@@ -39,6 +44,24 @@ def _limit_malloc_arenas() -> None:
         pass  # not glibc: nothing to tune
 
 
+class _CountingStore:
+    """The repository's store as the writer uses it: every ``put`` adds its size to ``bytes_stored`` (packs are put
+    from the uploader thread, hence the lock)."""
+
+    def __init__(self, store, writer: RepoWriter) -> None:
+        self._store = store
+        self._writer = writer
+        self._lock = threading.Lock()
+
+    def put(self, name: str, data: bytes) -> None:
+        self._store.put(name, data)
+        with self._lock:
+            self._writer.stats["bytes_stored"] += len(data)
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+
 class _Uploader(threading.Thread):
     """Uploads finished packs one at a time so chunking overlaps with the network/disk write."""
 
@@ -54,7 +77,7 @@ class _Uploader(threading.Thread):
                 continue
             data, record = job
             try:
-                self.writer.repo.store.put(pack_name(record.id), data)
+                self.writer.store.put(pack_name(record.id), data)
                 self.writer._pack_done(record)
             except BaseException as e:  # re-raised in the writer's thread
                 self.error = e
@@ -74,6 +97,7 @@ class RepoWriter:
         self.pending: set[bytes] = set()  # ids queued in this writer, not yet in the repository index
         self.unindexed: list[PackRecord] = []
         self.records_lock = threading.Lock()
+        self.store = _CountingStore(repo.store, self)
         self.uploader = _Uploader(self)
         self.uploader.start()
         self.stats = {
@@ -110,7 +134,6 @@ class RepoWriter:
         blob_id, btype, raw_len, fut = self.in_flight.popleft()
         stored, comp = fut.result()
         self.pack.add(blob_id, btype, comp, stored, raw_len)
-        self.stats["bytes_stored"] += len(stored)
         if len(self.pack) >= self.repo.config.pack_size:
             self._ship_pack()
 
@@ -136,7 +159,7 @@ class RepoWriter:
         if not records:
             return
         name, data = encode_index(self.keys, records)
-        self.repo.store.put(f"index/{name}", data)
+        self.store.put(f"index/{name}", data)
         self.index_files.append(name)
         for rec in records:
             self.repo.index.add_pack(rec)
@@ -188,7 +211,7 @@ class RepoWriter:
         self.flush()
         snap.stats = {**self.stats, **snap.stats}
         snap.host = snap.host or socket.gethostname()
-        return save_snapshot(self.repo.store, self.keys, snap)
+        return save_snapshot(self.store, self.keys, snap)
 
     def close(self) -> None:
         if self._closed:

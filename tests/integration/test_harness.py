@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.harness import live_services
-from tests.harness.pg import WAL_SEGMENT_SIZE, PgCluster
-from tests.harness.sshd import NetnsSshServer, SshServer
+from qfbackup.sandbox import live_services
+from qfbackup.sandbox.pg import WAL_SEGMENT_SIZE, PgCluster
+from qfbackup.sandbox.sshd import NetnsSshServer, SshServer
 
 
 def ssh(server: SshServer, *command: str, timeout: float = 30, **kw: Any) -> subprocess.CompletedProcess[str]:

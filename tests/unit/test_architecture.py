@@ -25,6 +25,7 @@ ALLOWED: dict[str, set[str]] = {
     "ops": {"errors", "common", "repo", "pg", "remote", "policy", "catalog"},
     "drill": {"errors", "common", "repo", "pg", "policy", "catalog", "ops"},
     "report": {"errors", "common"},
+    "sandbox": {"errors", "common", "pg"},
     "cli": {"errors", "common", "repo", "pg", "remote", "policy", "catalog", "ops", "drill", "report"},
     "__main__": {"cli"},
     "__init__": set(),

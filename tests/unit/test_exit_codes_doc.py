@@ -1,4 +1,5 @@
-"""docs/exit-codes.md must say exactly what qfbackup.errors.EXIT_CODES and the exception classes do."""
+"""docs/exit-codes.md must say exactly what qfbackup.errors.EXIT_CODES and the exception classes do, and every
+outcome must have a code of its own (cron tells "a gap opened" from "qfbackup crashed" by the code alone)."""
 
 from __future__ import annotations
 
@@ -43,13 +44,15 @@ def tables() -> dict[tuple[str, ...], list[list[str]]]:
 
 
 @pytest.fixture(scope="module")
-def documented(tables) -> dict[int, str]:
-    rows = tables[("code", "meaning")]
-    assert all(len(r) == 2 for r in rows), rows
-    codes = [int(code) for code, _ in rows]
-    assert len(codes) == len(set(codes)), "a code is listed twice"
-    assert codes == sorted(codes), "codes should be listed in ascending order"
-    return {int(code): meaning for code, meaning in rows}
+def rows(tables) -> list[list[str]]:
+    rows = tables[("code", "kind", "meaning")]
+    assert all(len(r) == 3 for r in rows), rows
+    return rows
+
+
+@pytest.fixture(scope="module")
+def documented(rows) -> dict[int, str]:
+    return {int(code): meaning for code, _, meaning in rows}
 
 
 def _all_subclasses(cls: type) -> set[type]:
@@ -59,28 +62,67 @@ def _all_subclasses(cls: type) -> set[type]:
     return out
 
 
-def _import_package() -> None:
-    """Import every qfbackup module, so subclasses defined outside errors.py are seen too."""
+@pytest.fixture(scope="module")
+def every_error_class() -> set[type[errors.QfError]]:
+    """Every QfError class of the package: every module imported, so classes defined outside errors.py count too."""
     for mod in pkgutil.walk_packages(qfbackup.__path__, "qfbackup."):
         if mod.name.endswith("__main__"):
             continue  # runs the CLI on import
         importlib.import_module(mod.name)
+    return {errors.QfError, *_all_subclasses(errors.QfError)}
 
 
 def test_table_equals_exit_codes(documented):
     assert documented == errors.EXIT_CODES
 
 
-def test_every_error_class_has_a_documented_code(documented):
-    _import_package()
-    classes = {errors.QfError, *_all_subclasses(errors.QfError)}
-    undocumented = {f"{c.__module__}.{c.__qualname__}": c.exit_code for c in classes if c.exit_code not in documented}
+def test_no_two_listed_outcomes_share_a_code(rows):
+    codes = [int(code) for code, _, _ in rows]
+    assert len(codes) == len(set(codes)), f"a code is listed twice: {sorted(c for c in codes if codes.count(c) > 1)}"
+    assert codes == sorted(codes), "codes should be listed in ascending order"
+    kinds = [kind.strip("`") for _, kind, _ in rows if kind]
+    assert len(kinds) == len(set(kinds)), "an outcome is listed twice"
+    outcome_codes = [c.exit_code for c in errors.OUTCOMES]
+    assert len(outcome_codes) == len(set(outcome_codes)), f"two outcomes share a code: {outcome_codes}"
+
+
+def test_kind_column_names_each_codes_class(rows):
+    by_code = {c.exit_code: c.__name__ for c in errors.OUTCOMES}
+    assert {int(code): kind.strip("`") for code, kind, _ in rows if int(code)} == by_code
+    assert [r[1] for r in rows if int(r[0]) == errors.EXIT_OK] == [""]
+
+
+def test_every_class_declaring_a_code_is_a_listed_outcome(every_error_class):
+    """A class may set ``exit_code`` only to become an outcome of its own, listed once; the rest inherit theirs."""
+    declaring = {c for c in every_error_class if "exit_code" in vars(c)}
+    assert declaring == set(errors.OUTCOMES)
+    assert all("meaning" in vars(c) for c in declaring)
+
+
+def test_every_error_class_has_a_documented_code(every_error_class, documented):
+    undocumented = {
+        f"{c.__module__}.{c.__qualname__}": c.exit_code for c in every_error_class if c.exit_code not in documented
+    }
     assert not undocumented, f"exit codes missing from docs/exit-codes.md: {undocumented}"
+
+
+def test_every_error_class_is_defined_in_errors_module(every_error_class):
+    """One hierarchy in one file: raising code imports its exceptions from qfbackup.errors."""
+    elsewhere = sorted(f"{c.__module__}.{c.__qualname__}" for c in every_error_class if c.__module__ != errors.__name__)
+    assert not elsewhere, f"define these in qfbackup/errors.py: {elsewhere}"
+
+
+def test_warnings_are_codes_20_to_29():
+    for c in errors.OUTCOMES:
+        assert issubclass(c, errors.QfWarning) == (20 <= c.exit_code <= 29), c
+        assert c.severity == ("warning" if issubclass(c, errors.QfWarning) else "error")
+        assert c.meaning.startswith("warning: ") == issubclass(c, errors.QfWarning), c
 
 
 def test_exception_table_matches_errors_module(tables):
     rows = tables[("exception", "code")]
     listed = {name.strip("`"): int(code) for name, code in rows}
+    assert len(listed) == len(rows), "an exception is listed twice"
     defined = {
         name: obj.exit_code
         for name, obj in vars(errors).items()

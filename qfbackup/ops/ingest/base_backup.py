@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from qfbackup.common.units import mb_per_s, utc_now
-from qfbackup.errors import RemoteError, UsageError
+from qfbackup.errors import BaseBackupFailed, RemoteError, UsageError
 from qfbackup.ops.ingest.server import ServerFacts, remote_detail, server_clock, server_facts
 from qfbackup.pg.basebackup import (
     LABEL_MEMBER,
@@ -48,10 +48,6 @@ STREAM = "base.tar"
 #: backup_label is ~250 bytes; the manifest's WAL-Ranges and checksum are in its last few hundred bytes (its
 #: per-file list before them grows with the cluster, so only a tail is kept).
 CAPTURE = {LABEL_MEMBER: Capture(limit=64 * 1024), MANIFEST_MEMBER: Capture(limit=256 * 1024, tail=True)}
-
-
-class BaseBackupFailed(RemoteError):
-    """Base backup of cluster {} failed: {}"""
 
 
 @dataclass
@@ -219,7 +215,7 @@ def take_base_backup(
 ) -> BaseBackupResult:
     """Take one base backup of ``cluster_name`` and commit it as a ``basebackup`` snapshot.
 
-    Raises BaseBackupFailed (exit 9) if the remote command fails or the connection is lost, TarFormatError /
+    Raises BaseBackupFailed (exit 18) if the remote command fails or the connection is lost, TarFormatError /
     BadBackupMetadata (exit 4) if the tar is incomplete or its label and manifest do not add up; in every such
     case nothing is committed.
     """
@@ -239,6 +235,7 @@ def take_base_backup(
                 stats = dict(w.stats)
                 meta = _meta(cluster, source, facts, streamed, started_at, stats)
                 snap = w.commit(Snapshot(kind=KIND, source=cluster.name, streams={STREAM: streamed.ref}, meta=meta))
+                final = dict(w.stats)  # the result's figures count the snapshot object too
     except RemoteError as e:
         where = f"{cluster.name} (pg_basebackup on {source.name}, host {source.host})"
         raise BaseBackupFailed(where, remote_detail(e, "pg_basebackup"), hint=e.hint) from e
@@ -250,7 +247,7 @@ def take_base_backup(
         position=streamed.position,
         facts=facts,
         bytes_in=streamed.ref.size,
-        bytes_new=stats["bytes_new"],
-        bytes_stored=stats["bytes_stored"],
+        bytes_new=final["bytes_new"],
+        bytes_stored=final["bytes_stored"],
         seconds=time.monotonic() - t0,
     )

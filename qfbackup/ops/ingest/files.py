@@ -21,9 +21,14 @@ from qfbackup.repo.tree import TreeEntry, decode_tree, encode_tree
 
 @dataclass
 class FilesResult:
+    """A committed file-set snapshot; ``bytes_stored`` is what the repository grew by (snapshot object included)."""
+
     snapshot: Snapshot
     files: int
     dirs: int
+    bytes_in: int
+    bytes_new: int
+    bytes_stored: int
 
 
 def _store_dir(writer, path: Path, counts: dict, exclude) -> str:
@@ -82,7 +87,10 @@ def backup_directory(
                 stats=dict(counts),
             )
         )
-    return FilesResult(snap, counts["files"], counts["dirs"])
+        stats = w.stats
+    return FilesResult(
+        snap, counts["files"], counts["dirs"], stats["bytes_in"], stats["bytes_new"], stats["bytes_stored"]
+    )
 
 
 def _check_target(target: Path) -> None:

@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from qfbackup.errors import RemoteError
+from qfbackup.errors import RemoteCommandFailed, RemoteError, ServerQueryFailed
 from qfbackup.pg.versions import major_from_version_num
 from qfbackup.policy.schema import Cluster
-from qfbackup.remote.command import RemoteCommandFailed
 from qfbackup.remote.ssh import SshSession
 
 FACTS_SQL = (
@@ -22,10 +21,6 @@ FACTS_SQL = (
     "(select system_identifier from pg_control_system()), "
     "(select setting from pg_settings where name = 'wal_segment_size'), pg_is_in_recovery()"
 )
-
-
-class ServerQueryFailed(RemoteError):
-    """Cannot query PostgreSQL cluster {} on {}: {}"""
 
 
 def tool(cluster: Cluster, name: str) -> str:

@@ -44,7 +44,7 @@ class PullResult:
     cluster: str
     pulled: list[str] = field(default_factory=list)
     bytes: int = 0
-    bytes_stored: int = 0
+    bytes_stored: int = 0  # bytes added to the repository: packs, indexes and snapshots (RepoWriter.stats)
     quarantined: dict[str, str] = field(default_factory=dict)
     in_progress: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
@@ -195,7 +195,10 @@ class WalPuller:
                 # Whatever finished is kept, even when the connection died on the next file or we were stopped.
                 self._commit(session, writer, good, bad, remove=False)
                 raise
-            self._commit(session, writer, good, bad)
+            else:
+                self._commit(session, writer, good, bad)
+            finally:
+                self.result.bytes_stored += writer.stats["bytes_stored"]  # this connection's writer, all of it
 
     def _pull_one(self, session, writer, f: RemoteFile, good: dict, bad: dict) -> None:
         kind = wal.classify(f.name).kind
@@ -242,7 +245,6 @@ class WalPuller:
         for n, (_, _, extra) in good.items():
             good_files[n].update(extra)
 
-        before = writer.stats["bytes_stored"]
         if good:
             writer.commit(Snapshot(
                 kind=WAL_KIND, source=self.cluster.name, streams={n: ref for n, (_, ref, _) in good.items()},
@@ -261,7 +263,6 @@ class WalPuller:
                     meta={"files": meta},
                 )
             )
-        self.result.bytes_stored += writer.stats["bytes_stored"] - before
         if good and remove and self.cluster.remove_after:
             self._remove_from_host(session, [f for f, _, _ in good.values()])
 

@@ -15,8 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from qfbackup.drill.engine import DrillUnavailable, Engine, detect_engine
-from qfbackup.drill.image import ImageRef, build_image
+from qfbackup.drill.detect import detect_engine
+from qfbackup.drill.engine import Engine
+from qfbackup.drill.image import build_image
+from qfbackup.drill.manifest import ImageRef
+from qfbackup.errors import DrillUnavailable
 
 DRILL_CACHE = Path(os.environ.get("QFBACKUP_TEST_DRILL_CACHE", "/var/cache/qfbackup-test"))
 ENGINE = os.environ.get("QFBACKUP_TEST_DRILL_ENGINE", "auto")

@@ -20,18 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from qfbackup.drill.engine import (
-    LABEL,
-    OWNER_LABEL,
-    ContainerSpec,
-    DrillUnavailable,
-    Engine,
-    Mount,
-    detect_engine,
-    owner_token,
-)
-from qfbackup.drill.image import ImageManifest, ImageRef, _check_cached, build_image, image_dir, remove_leftovers
-from qfbackup.errors import UsageError
+from qfbackup.drill.container import LABEL, OWNER_LABEL, ContainerSpec, Mount
+from qfbackup.drill.detect import detect_engine
+from qfbackup.drill.engine import Engine
+from qfbackup.drill.image import build_image, check_cached, image_dir, remove_leftovers
+from qfbackup.drill.manifest import ImageManifest, ImageRef
+from qfbackup.drill.supervise import owner_token
+from qfbackup.errors import DrillUnavailable, UsageError
 from qfbackup.pg.versions import debian_bin_dir
 from qfbackup.policy.schema import Drill
 
@@ -43,6 +38,28 @@ PG_BIN = str(debian_bin_dir())
 def _postgres_ids() -> tuple[int, int]:
     entry = pwd.getpwnam("postgres")
     return entry.pw_uid, entry.pw_gid
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live processes (zombies write nothing, so they do not count) in process group ``pgid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # exited while we looked
+        state, _ppid, pgrp = text[text.rindex(")") + 2 :].split()[:3]
+        if state != "Z" and int(pgrp) == pgid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def wait_group_gone(pgid: int, timeout: float = 30.0) -> None:
+    """Poll until every process of a killed group has exited (SIGKILL is delivered, not waited for)."""
+    deadline = time.monotonic() + timeout
+    while members := _group_members(pgid):
+        assert time.monotonic() < deadline, f"process group {pgid} still has {members} after {timeout:.0f} s"
+        time.sleep(0.05)
 
 
 def _drill_names(engine: Engine) -> set[str]:
@@ -78,10 +95,10 @@ def test_cache_entry_for_other_uid_or_locales_is_stale(tmp_path: Path, drill_ima
     (final / "rootfs" / m.pg_bin_dir.lstrip("/")).mkdir(parents=True)
     (final / "rootfs" / m.pg_bin_dir.lstrip("/") / "postgres").touch()
     (final / "manifest.json").write_text(json.dumps(m.to_dict()))
-    assert _check_cached(final, 15, m.postgres_uid, m.postgres_gid, m.locales)[0] == m
-    _, why = _check_cached(final, 15, m.postgres_uid + 1, m.postgres_gid, m.locales)
+    assert check_cached(final, 15, m.postgres_uid, m.postgres_gid, m.locales)[0] == m
+    _, why = check_cached(final, 15, m.postgres_uid + 1, m.postgres_gid, m.locales)
     assert why and "the host's is now" in why
-    _, why = _check_cached(final, 15, m.postgres_uid, m.postgres_gid, (*m.locales, "de_DE.UTF-8"))
+    _, why = check_cached(final, 15, m.postgres_uid, m.postgres_gid, (*m.locales, "de_DE.UTF-8"))
     assert why and "de_DE.UTF-8" in why
     assert ImageManifest.load(final / "manifest.json").tag == m.tag
 
@@ -99,7 +116,7 @@ def test_killed_build_leaves_no_finished_looking_image(tmp_path: Path, drill_ima
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    time.sleep(0.2)
+    wait_group_gone(proc.pid)  # debootstrap's children too: nothing may still write into the leftovers
     assert not final.exists()
     leftovers = list((cache / "images").glob(".pg15-bookworm.build-*"))
     assert leftovers
@@ -245,7 +262,8 @@ def test_sigterm_in_a_plain_script_removes_container(drill_engine: Engine, drill
     name = f"qfbackup-drill-sigterm-{os.getpid()}"
     code = f"""
 from pathlib import Path
-from qfbackup.drill.engine import ContainerSpec, detect_engine
+from qfbackup.drill.container import ContainerSpec
+from qfbackup.drill.detect import detect_engine
 from qfbackup.drill.image import build_image
 engine = detect_engine({drill_engine.kind!r}, Path({str(drill_engine.cache_dir)!r}))
 image = build_image(Path({str(drill_engine.cache_dir)!r}), 15)

@@ -10,8 +10,8 @@ import pytest
 
 from qfbackup.ops.access import open_repository
 from qfbackup.policy import load_policy
+from qfbackup.sandbox.site import sandbox_policy
 from tests.integration.repo.conftest import CliEnv
-from tests.support.sandbox import sandbox_policy
 
 pytestmark = [pytest.mark.pg, pytest.mark.sshd]
 

@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,7 +20,7 @@ import pytest
 
 from qfbackup.ops.restore.cluster import safe_extract
 from qfbackup.repo.repository import Repository
-from tests.harness import chown
+from qfbackup.sandbox import chown, wait_for
 from tests.integration.ingest.conftest import Ingest, make_ingest
 
 pytestmark = [pytest.mark.pg, pytest.mark.sshd]
@@ -44,7 +43,7 @@ def restore_tar(repo: Repository, snap_id: str, path: Path) -> Path:
 
 
 def pg_bin(name: str) -> str:
-    from tests.harness.pg import PG_BIN_DIR
+    from qfbackup.sandbox.pg import PG_BIN_DIR
 
     return str(PG_BIN_DIR / name)
 
@@ -147,11 +146,11 @@ def test_base_backup_from_standby(pg_factory, sshd, tmp_path: Path) -> None:
     assert not plain["from_standby"] and plain["source_cluster"] == "prim"
 
 
-# --- failures: nothing committed, exit 9, the remote stderr shown -------------------------------------------------
+# --- failures: nothing committed, exit 18, the remote stderr shown ------------------------------------------------
 
 
 def assert_failed_without_snapshot(ingest: Ingest, proc: subprocess.CompletedProcess, *needles: str) -> None:
-    assert proc.returncode == 9, proc.stderr
+    assert proc.returncode == 18, proc.stderr  # BaseBackupFailed
     assert proc.stderr.startswith("qfbackup: error: Base backup of cluster main"), proc.stderr
     for needle in needles:
         assert needle in proc.stderr, proc.stderr
@@ -186,12 +185,9 @@ def test_connection_cut_mid_stream(pg_cluster, sshd, tmp_path: Path, host_dir: P
     ingest = make_ingest(tmp_path, sshd, {"main": cluster_like(pg_cluster, bin_dir=bin_dir)})
     proc = ingest.cli.popen("backup", "base", "--cluster", "main", stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
-        while not marker.exists():
-            assert proc.poll() is None and time.monotonic() < deadline, "the backup never started streaming"
-            time.sleep(0.05)
-        time.sleep(0.3)  # let the client take in what was sent
-        assert proc.poll() is None
+        # The marker follows 8 MB of tar and precedes the stall: the cut below falls mid-stream.
+        wait_for(lambda: marker.exists() or proc.poll() is not None, timeout=30, interval=0.05, what="the stream")
+        assert proc.poll() is None, f"the backup ended (exit {proc.returncode}) before it could be cut"
         assert sshd.kill_sessions(include_commands=True) > 0
         _, stderr = proc.communicate(timeout=30)
     finally:

@@ -11,7 +11,6 @@ import json
 import shutil
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from types import SimpleNamespace
 import pytest
 
 from qfbackup.repo.repository import Repository
-from tests.harness import as_user, chown
+from qfbackup.sandbox import as_user, chown, wait_for
 from tests.integration.ingest.conftest import Ingest, make_ingest
 
 pytestmark = [pytest.mark.pg, pytest.mark.sshd]
@@ -163,11 +162,9 @@ def test_lost_connection_fails_one_dump_and_the_next_reconnects(pg_cluster, sshd
         proc = ingest.cli.popen("--json", "backup", "dump", "--cluster", "main",
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
         try:
-            deadline = time.monotonic() + 30
-            while not marker.exists():
-                assert proc.poll() is None and time.monotonic() < deadline, "pg_dump never started"
-                time.sleep(0.05)
-            time.sleep(0.2)
+            # The marker follows the partial output and precedes the stall: the cut below falls mid-output.
+            wait_for(lambda: marker.exists() or proc.poll() is not None, timeout=30, interval=0.05, what="pg_dump")
+            assert marker.exists(), f"pg_dump never started (the backup exited {proc.returncode})"
             assert sshd.kill_sessions(include_commands=True) > 0
             stdout, stderr = proc.communicate(timeout=60)
         finally:

@@ -96,7 +96,7 @@ def test_network_partition_then_catch_up(tmp_path, pg_factory, netns_sshd):
         failed = ing.cli.run("wal", "pull", check=False, timeout=120)
         assert failed.returncode == 9 and time.monotonic() - t0 < 90
         status = ing.cli.run("--json", "wal", "status", check=False)
-        assert status.returncode == 1 and "cannot query the primary" in status.stdout
+        assert status.returncode == 19 and "cannot query the primary" in status.stdout
     finally:
         netns_sshd.link_up()
     ing.cli.run("wal", "pull")
@@ -125,7 +125,7 @@ def test_corrupt_truncated_and_misnamed_files_quarantined(tmp_path, pg_factory, 
         os.utime(p, (old, old))
         shutil.chown(p, "postgres", "postgres")
     proc = ing.cli.run("--json", "wal", "pull", check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 21  # WalQuarantined: a warning, the good files are stored
     out = json.loads(proc.stdout)[0]
     assert set(out["quarantined"]) == {misnamed.name, truncated.name, flipped.name}
     repo, _ = ing.open_repo()
@@ -145,9 +145,9 @@ def test_gap_reported_until_closed(tmp_path, pg_factory, sshd):
     parked = tmp_path / segs[1]
     shutil.move(hidden, parked)  # archive_command "lost" it, for now
     proc = ing.cli.run("--json", "wal", "pull", check=False)
-    assert proc.returncode == 1 and json.loads(proc.stdout)[0]["gaps"]
+    assert proc.returncode == 20 and json.loads(proc.stdout)[0]["gaps"]  # WalGapOpen
     status = ing.cli.run("wal", "status", check=False)
-    assert status.returncode == 1 and "GAP" in status.stdout and segs[1] in status.stdout
+    assert status.returncode == 19 and "GAP" in status.stdout and segs[1] in status.stdout
     shutil.move(parked, hidden)
     ing.cli.run("wal", "pull")
     assert ing.cli.run("wal", "status").returncode == 0

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 
 import pytest
 
+from qfbackup.sandbox import wait_for
 from tests.integration.ingest.conftest import make_ingest
 from tests.integration.restore.failover import DB, insert, repoint
 from tests.integration.restore.pgrun import RestoredServer
@@ -42,17 +42,19 @@ def test_archiving_off_or_failing_is_a_problem(tmp_path, pg_factory, sshd):
     pg.psql("select pg_reload_conf()")
     insert(pg, 2)
     pg.psql("select pg_switch_wal()")
-    deadline = time.monotonic() + 60
-    while pg.psql("select failed_count from pg_stat_archiver") == "0":  # the archiver tried and failed
-        assert time.monotonic() < deadline, "archive_command = 'false' never failed"
-        time.sleep(0.2)
+    wait_for(
+        lambda: pg.psql("select failed_count from pg_stat_archiver") != "0",
+        timeout=60,
+        interval=0.2,
+        what="the archiver to try archive_command = 'false' and fail",
+    )
     code, st = status(ing)
-    assert code == 1 and any("archive_command is failing" in p and "fix:" in p for p in st["problems"]), st
+    assert code == 19 and any("archive_command is failing" in p and "fix:" in p for p in st["problems"]), st
 
     pg.psql("alter system set archive_mode = off")
     pg.restart()
     code, st = status(ing)
-    assert code == 1 and st["archive_mode"] == "off"
+    assert code == 19 and st["archive_mode"] == "off"
     assert any(p.startswith("archive_mode is off on the primary") for p in st["problems"]), st
 
 
@@ -66,7 +68,7 @@ def test_promoted_copy_without_archiving_is_detected_and_fixed(tmp_path, pg_fact
         server.wait_promoted()  # 00000002.history is created now, with archiving off: never archived
         repoint(ing.policy, pg, server, archive=False)
         code, st = status(ing)
-        assert code == 1 and st["server_timeline"] == 2
+        assert code == 19 and st["server_timeline"] == 2
         assert any("archive_mode is off" in p for p in st["problems"])
         assert any("on timeline 2 but the repository has no 00000002.history" in p for p in st["problems"]), st
 
@@ -79,7 +81,7 @@ def test_promoted_copy_without_archiving_is_detected_and_fixed(tmp_path, pg_fact
         server.switch_wal(pg.archive_dir)
         ing.cli.run("wal", "pull", check=False)
         code, st = status(ing)
-        assert code == 1 and any("timeline 2 has WAL or backups but no history file" in p for p in st["problems"])
+        assert code == 19 and any("timeline 2 has WAL or backups but no history file" in p for p in st["problems"])
         windows = {w["timeline"]: w for w in json.loads(ing.cli.run("--json", "list").stdout)[0]["windows"]}
         assert "00000002.history" in windows[2]["error"]
 

@@ -8,7 +8,6 @@ what the server returned and what pg_waldump decodes.
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import subprocess
@@ -20,10 +19,11 @@ import pytest
 
 from qfbackup.pg import wal
 from qfbackup.pg.walrecords import Carry, RestorePoint, RestorePointScanner
+from tests.support import seed
 
 if TYPE_CHECKING:
+    from qfbackup.sandbox.pg import PgCluster
     from tests.conftest import PgFactory
-    from tests.harness.pg import PgCluster
 
 pytestmark = pytest.mark.pg
 
@@ -154,9 +154,7 @@ def scan_archive(names: list[str], archive: Path, rng: random.Random) -> tuple[l
 
 
 def test_every_restore_point_is_found(pg_factory: PgFactory) -> None:
-    seed = int(os.environ.get("QFBACKUP_TEST_SEED") or random.randrange(2**32))
-    print(f"seed {seed} (QFBACKUP_TEST_SEED={seed} repeats this run)")
-    rng = random.Random(seed)
+    rng = seed.rng("restore-points")
     pg = pg_factory()
     pg.psql(
         "create table rp_log (name text primary key, lsn pg_lsn not null, at float8 not null);\n"

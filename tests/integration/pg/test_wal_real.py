@@ -9,7 +9,7 @@ import pytest
 
 from qfbackup.pg import wal
 from qfbackup.pg.wal import InvalidWalSegment, WalKind
-from tests.harness.pg import PgCluster
+from qfbackup.sandbox.pg import PgCluster
 
 if TYPE_CHECKING:
     from tests.conftest import PgFactory

@@ -27,8 +27,9 @@ from qfbackup.remote.ssh import (
     connect,
     connect_with_retry,
 )
-from tests.harness.ports import free_port
-from tests.harness.sshd import NetnsSshServer, SshServer
+from qfbackup.sandbox import wait_for
+from qfbackup.sandbox.ports import free_port
+from qfbackup.sandbox.sshd import NetnsSshServer, SshServer
 
 pytestmark = pytest.mark.sshd
 
@@ -181,6 +182,7 @@ def test_stream_killed_session_raises_promptly(sshd: SshServer) -> None:
     with connect(target_for(sshd, keepalive=30.0)) as sess:  # the kill, not the keepalive, must end it
         stream = sess.stream(["cat", "/dev/zero"])
         assert len(stream.read(MiB)) == MiB
+        # Pacing, not synchronisation: the cat never ends, so any delay puts the kill in the middle of the reads.
         timer = threading.Timer(0.3, sshd.kill_sessions)
         timer.start()
         t0 = time.monotonic()
@@ -190,10 +192,8 @@ def test_stream_killed_session_raises_promptly(sshd: SshServer) -> None:
         timer.join()
         assert time.monotonic() - t0 < 5
         assert "lost" in str(e.value) and getattr(e.value, "retryable", False)
-        deadline = time.monotonic() + 3  # the stream may see the dead socket a moment before the transport does
-        while sess.active and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not sess.active
+        # the stream may see the dead socket a moment before the transport does
+        wait_for(lambda: not sess.active, timeout=3, interval=0.05, what="the transport to notice the dead session")
     with connect(target_for(sshd)) as again:  # the server itself is fine
         assert again.run(["true"]).ok
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import random
 from pathlib import Path
 
 import pytest
+
+from tests.support.seed import rng
 
 FILES = {"a.bin": 2_500_000, "b.bin": 1_500_000}
 
@@ -41,9 +42,10 @@ def restore_fails(cli, snap, target) -> str:
 @pytest.mark.parametrize("prefix", ["data", "index", "snapshots"])
 def test_flipped_byte_named(backed_up, tmp_path, prefix):
     cli, repo, snap = backed_up
-    victim = random.choice(objects(repo, prefix))
+    pick = rng(f"flipped-byte-{prefix}")
+    victim = pick.choice(objects(repo, prefix))
     data = bytearray(victim.read_bytes())
-    data[random.randrange(len(data))] ^= 0x01
+    data[pick.randrange(len(data))] ^= 0x01
     victim.write_bytes(bytes(data))
     code, _, report = verify_errors(cli)
     name = str(victim.relative_to(repo))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import time
@@ -12,7 +11,10 @@ import time
 import pytest
 
 from qfbackup.common.atomic import TEMP_MARK
+from qfbackup.sandbox import wait_for
+from tests.integration.repo.conftest import make_cli_env
 from tests.integration.repo.test_cli_files import assert_same_tree
+from tests.support.seed import rng
 
 
 @pytest.fixture
@@ -24,15 +26,37 @@ def big_tree(tmp_path):
     return src
 
 
+def wait_for_committed_lock(cli, proc: subprocess.Popen) -> None:
+    """Until ``proc`` holds a committed lock object (not the temporary file it is written through)."""
+    locks = os.path.join(cli.repo, "locks")
+
+    def locked_or_ended() -> str | None:
+        if os.path.isdir(locks) and any(TEMP_MARK not in n for n in os.listdir(locks)):
+            return "locked"
+        return "ended" if proc.poll() is not None else None
+
+    seen = wait_for(locked_or_ended, timeout=20, interval=0.02, what=f"a committed lock object in {locks}")
+    assert seen == "locked", f"the backup ended (exit {proc.returncode}) before it was seen holding its lock"
+
+
 @pytest.mark.slow
 def test_kill_9_at_random_points_leaves_repository_consistent(cli, big_tree, tmp_path):
-    rnd = random.Random(int(os.environ.get("QFBACKUP_TEST_SEED", "20261126")))
+    # How long a whole backup of this tree takes here (into a scratch repository, so the trials start empty):
+    # the kills are spread over that time, whatever the machine's speed.
+    (tmp_path / "timing").mkdir()
+    timing = make_cli_env(tmp_path / "timing", str(tmp_path / "timing" / "repo"))
+    timing.run("repo", "init")
+    t0 = time.monotonic()
+    timing.run("snapshot", "create", str(big_tree))
+    whole = time.monotonic() - t0
+    delays = rng("kill-9-delays")
     killed = 0
     for trial in range(5):
         for f in big_tree.iterdir():  # new content each time, so every trial writes packs
             f.write_bytes(os.urandom(f.stat().st_size))
         proc = cli.popen("snapshot", "create", str(big_tree), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(rnd.uniform(0.2, 1.5))
+        # Pacing, not synchronisation: the kill lands at a random moment (seeded, printed) of the backup's life.
+        time.sleep(delays.uniform(0.25, 0.9) * whole)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             killed += 1
@@ -47,7 +71,7 @@ def test_kill_9_at_random_points_leaves_repository_consistent(cli, big_tree, tmp
         if left_behind:  # the dead writer's lock is recognised and cleared by the next run
             assert "removing stale shared lock" in verified.stderr
         assert not os.listdir(locks)
-    assert killed >= 3, "the delays should interrupt most trials"
+    assert killed >= 3, f"the delays should interrupt most trials (a whole backup took {whole:.2f} s)"
     # The next backup succeeds (stale lock of the dead pid removed), and restores exactly.
     done = cli.run("--json", "snapshot", "create", str(big_tree))
     snap = json.loads(done.stdout)["snapshot"]
@@ -61,12 +85,7 @@ def test_kill_9_at_random_points_leaves_repository_consistent(cli, big_tree, tmp
 def test_second_exclusive_writer_exits_3(cli, big_tree):
     backup = cli.popen("snapshot", "create", str(big_tree), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 20
-        locks = os.path.join(cli.repo, "locks")
-        # a committed lock object, not the temporary file it is written through
-        while not (os.path.isdir(locks) and any(".tmp-" not in n for n in os.listdir(locks))):
-            assert time.monotonic() < deadline and backup.poll() is None
-            time.sleep(0.02)
+        wait_for_committed_lock(cli, backup)
         proc = cli.run("repo", "cleanup", check=False)
         assert proc.returncode == 3, proc.stderr
         assert "shared lock by 'snapshot create'" in proc.stderr
@@ -77,7 +96,7 @@ def test_second_exclusive_writer_exits_3(cli, big_tree):
 
 def test_waiting_writer_proceeds_after_holder_finishes(cli, big_tree):
     backup = cli.popen("snapshot", "create", str(big_tree), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(0.5)
+    wait_for_committed_lock(cli, backup)
     waited = cli.run("--lock-wait", "120", "--json", "repo", "cleanup")
     assert backup.wait(timeout=120) == 0
     assert json.loads(waited.stdout)["packs"] == []  # the backup's packs were indexed before it let go

@@ -7,10 +7,10 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 
 import pytest
 
+from qfbackup.sandbox import wait_for
 from tests.integration.repo.conftest import PASSPHRASE, make_cli_env
 from tests.integration.repo.test_cli_files import assert_same_tree, make_tree
 
@@ -59,10 +59,9 @@ def test_interrupted_copy_resumes(mirrored, seaweed, s3_bucket):
         return [o["Key"] for o in got.get("Contents", [])]
 
     proc = cli.popen("copy", "--to", url, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while not mirrored_names("data/"):  # kill it once the first pack is there
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.02)
+    # kill it once the first pack is there (or fail at once if the copy ended without one)
+    wait_for(lambda: mirrored_names("data/") or proc.poll() is not None, timeout=30, interval=0.02, what="a pack")
+    assert mirrored_names("data/"), f"the copy ended (exit {proc.returncode}) before mirroring a pack"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert mirrored_names("snapshots/") == []  # snapshots go last: the half mirror shows nothing half-done

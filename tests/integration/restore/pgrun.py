@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 from qfbackup.pg.versions import debian_bin_dir
-from tests.harness.ports import free_port
+from qfbackup.sandbox import wait_for
+from qfbackup.sandbox.ports import free_port
 
 PG_BIN = Path(debian_bin_dir())
 
@@ -55,11 +55,19 @@ class RestoredServer:
 
     def wait_until(self, sql: str, want: str, timeout: float = 60) -> None:
         """Poll ``sql`` until it returns ``want`` (a server state is the condition, never a fixed sleep)."""
-        deadline = time.monotonic() + timeout
-        while (got := self.psql(sql)) != want:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{sql!r} is {got!r}, not {want!r}, after {timeout} s:\n{self.log_text()[-2000:]}")
-            time.sleep(0.2)
+        answers: list[str] = []
+
+        def reached() -> bool:
+            answers.append(self.psql(sql))
+            return answers[-1] == want
+
+        wait_for(
+            reached,
+            timeout=timeout,
+            interval=0.2,
+            what=f"{sql!r} to return {want!r}",
+            on_timeout=lambda: f"last answer: {answers[-1:]}\n{self.log_text()[-2000:]}",
+        )
 
     def wait_promoted(self, timeout: float = 60) -> None:
         self.wait_until("select pg_is_in_recovery()", "f", timeout)
@@ -73,11 +81,11 @@ class RestoredServer:
             "select pg_logical_emit_message(false, 'qfbackup-test', 'switch');\nselect pg_walfile_name(pg_switch_wal())"
         ).splitlines()[-1]
         done = self.data_dir / "pg_wal" / "archive_status" / f"{seg}.done"
-        deadline = time.monotonic() + timeout
-        while not (done.exists() and (archive_dir / seg).exists()):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{seg} not archived into {archive_dir} after {timeout} s")
-            time.sleep(0.1)
+        wait_for(
+            lambda: done.exists() and (archive_dir / seg).exists(),
+            timeout=timeout,
+            what=f"{seg} to be archived into {archive_dir}",
+        )
         return seg
 
     def log_text(self) -> str:

@@ -8,7 +8,6 @@ random targets of every kind must then start and hold exactly the batches commit
 from __future__ import annotations
 
 import json
-import random
 import shutil
 import tempfile
 import time
@@ -20,6 +19,7 @@ import pytest
 from qfbackup.pg.wal import parse_lsn
 from tests.integration.ingest.conftest import make_ingest
 from tests.integration.restore.pgrun import RestoredServer
+from tests.support.seed import rng
 
 pytestmark = [pytest.mark.pg, pytest.mark.sshd]
 
@@ -53,12 +53,14 @@ def run_workload(pg, cli, batches: int = 8) -> list[Point]:
         ).split()
         xid = out[-1] if out[-1].isdigit() else [x for x in out if x.isdigit()][-1]
         lsn = pg.psql("select pg_current_wal_lsn()")
+        # Pacing, not synchronisation: 0.3 s on each side of the recorded moment so that this batch's commit, the
+        # moment and the next commit are clearly apart in time, and a time target falls between two commits.
         time.sleep(0.3)
         moment = pg.psql(
             "select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
         )
         pg.psql(f"select pg_create_restore_point('batch-{b}')")
-        time.sleep(0.3)
+        time.sleep(0.3)  # pacing (see above)
         points.append(Point(b, moment, lsn, xid, pg.psql(CHECKSUM + " from trades", dbname="signalcartel")))
         if b == batches // 2:
             pg.switch_wal()
@@ -102,7 +104,7 @@ def restore_and_read(ing, root: Path, name: str, *args: str) -> tuple[str, str]:
 
 def test_restores_to_random_targets_match_source(site, restore_root):
     ing, pg, points = site
-    rnd = random.Random(4242)
+    targets = rng("pitr-targets")
     later = [p for p in points if p.batch >= 1]
     cases = [
         ("time", lambda p: ("--pitr", p.time), lambda p: p.batch),
@@ -114,7 +116,7 @@ def test_restores_to_random_targets_match_source(site, restore_root):
     ]
     by_batch = {p.batch: p for p in points}
     for kind, args, expect in cases:
-        point = rnd.choice(later)
+        point = targets.choice(later)
         checksum, log = restore_and_read(ing, restore_root, f"{kind}-{point.batch}", *args(point))
         assert checksum == by_batch[expect(point)].checksum, (kind, point, log[-3000:])
         assert "recovery stopping" in log, log[-2000:]  # replay really stopped at the target
@@ -139,7 +141,7 @@ def test_restore_points_are_indexed_and_planned_by_position(site, restore_root):
     assert early["backup"]["id"] == backups[0]["id"]
     target = restore_root / "never"
     proc = ing.cli.run("restore", "--cluster", "main", "--target-name", "batch-77", "--to", str(target), check=False)
-    assert proc.returncode == 6 and "batch-77" in proc.stderr and "nearest known: batch-7" in proc.stderr, proc.stderr
+    assert proc.returncode == 16 and "batch-77" in proc.stderr and "nearest known: batch-7" in proc.stderr, proc.stderr
     assert not target.exists()
     wal_snaps = [s for s in json.loads(ing.cli.run("--json", "snapshot", "list").stdout) if s["kind"] == "wal"]
     shown = [ing.cli.run("show", s["id"]).stdout for s in wal_snaps]

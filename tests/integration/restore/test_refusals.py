@@ -57,9 +57,9 @@ def test_unreadable_snapshots_refuse_latest_unless_accepted(site, restore_root):
     good = flip_byte(batch)  # the newest WAL: the end looks earlier, and no gap shows
     shutil.rmtree(ing.dir / "cache")
     dry = ing.cli.run("--json", "restore", "--cluster", "main", "--latest", "--dry-run", check=False)
-    assert json.loads(dry.stdout)["unreadable_snapshots"] == [batches[-1].id] and dry.returncode == 1
+    assert json.loads(dry.stdout)["unreadable_snapshots"] == [batches[-1].id] and dry.returncode == 14
     proc = ing.cli.run("restore", "--cluster", "main", "--latest", "--to", str(restore_root / "x"), check=False)
-    assert proc.returncode == 1 and batches[-1].id in proc.stderr and "would reach only" in proc.stderr
+    assert proc.returncode == 14 and batches[-1].id in proc.stderr and "would reach only" in proc.stderr
     assert not (restore_root / "x").exists()
     batch.write_bytes(good)
     shutil.rmtree(ing.dir / "cache")
@@ -70,7 +70,7 @@ def test_unreadable_snapshots_refuse_latest_unless_accepted(site, restore_root):
     shutil.rmtree(ing.dir / "cache")  # no good copy anywhere: the object itself is damaged
     target = restore_root / "refused"
     proc = ing.cli.run("restore", "--cluster", "main", "--latest", "--to", str(target), check=False)
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == 14, proc.stderr  # RestoreDegraded
     assert "would reach only" in proc.stderr and newest in proc.stderr and "--accept-earlier" in proc.stderr
     assert not target.exists()  # refused before anything was written
     damaged = ing.cli.run("restore", "--cluster", "main", "--latest", "--backup", newest[:12], "--to",

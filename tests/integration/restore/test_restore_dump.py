@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from qfbackup.ops.restore.dump_target import parse_target
-from tests.harness.pg import PG_BIN_DIR
+from qfbackup.sandbox.pg import PG_BIN_DIR
 from tests.integration.ingest.conftest import Ingest, make_ingest
 from tests.integration.repo.conftest import CliEnv
 

@@ -1,12 +1,18 @@
-"""A policy file pointing qfbackup at harness services: the sandbox "database host" of tests and the quickstart."""
+"""A policy file pointing qfbackup at sandbox services: the "database host" of the tests and the quickstart."""
 
 from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .pg import PgCluster
+    from .sshd import SshServer
 
 
 def write_passphrase(path: Path) -> Path:
+    """A random repository passphrase in a 0600 file (qfbackup refuses a passphrase file others can read)."""
     path.write_text(secrets.token_urlsafe(24) + "\n")
     path.chmod(0o600)
     return path
@@ -15,14 +21,14 @@ def write_passphrase(path: Path) -> Path:
 def sandbox_policy(
     directory: Path,
     *,
-    sshd,
-    clusters: dict,
+    sshd: SshServer,
+    clusters: dict[str, PgCluster],
     databases: dict[str, list[str]] | None = None,
     standbys: dict[str, str] | None = None,
     extra: str = "",
     cache_dir: Path | None = None,
 ) -> Path:
-    """Write ``directory/policy.toml``: host ``vms`` = the harness sshd; each PgCluster as a cluster on it.
+    """Write ``directory/policy.toml``: host ``vms`` = the sandbox sshd; each PgCluster as a cluster on it.
 
     ``standbys`` maps a standby cluster name to its primary's; the primary then takes base backups from it only
     when a test asks for ``--from-standby``.

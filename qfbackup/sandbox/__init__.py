@@ -1,16 +1,15 @@
-"""Real services for tests, benchmarks and the quickstart: PostgreSQL 15, OpenSSH sshd, SeaweedFS S3.
+"""The sandbox: real PostgreSQL 15, OpenSSH sshd and SeaweedFS S3 services for the tests, benchmarks and quickstart.
 
 Plain classes, no pytest: ``with PgCluster() as pg: ...`` works in any script. Each service picks free ports,
-keeps every file in its own temporary directory and, on ``stop()`` (or leaving the ``with`` block, or interpreter
-exit for anything left running), kills its processes and removes that directory. A leaked postgres or sshd would
-hold ports and disk on a shared machine and make the next run flaky, so cleanup is not optional.
+keeps every file in its own marked temporary directory (``marker.py``) and, on ``stop()`` (or leaving the ``with``
+block, or interpreter exit for anything left running), kills its processes and removes that directory. A leaked
+postgres or sshd would hold ports and disk on a shared machine and make the next run flaky, so cleanup is not
+optional. ``site.py`` writes a policy pointing qfbackup at the services.
 
-Import as ``tests.harness`` (repository root on ``sys.path``); the submodules only use relative imports, so the
-package also works when ``tests/`` itself is on the path.
-
-Shared helpers live here: the ``Service`` base class (start/stop, context manager, registry for atexit
-cleanup), ``run`` (subprocess with errors that show stderr), ``as_user`` (run a command as ``postgres`` when we
-are root) and ``wait_for``.
+Not used by the product: nothing in qfbackup imports this package (tests/unit/test_architecture.py). Shared
+helpers live here: the ``Service`` base class (start/stop, context manager, registry for atexit cleanup), ``run``
+(subprocess with errors that show stderr), ``as_user`` (run a command as ``postgres`` when we are root) and
+``wait_for``.
 """
 
 from __future__ import annotations
@@ -19,14 +18,11 @@ import atexit
 import ctypes
 import os
 import pwd
-import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
@@ -68,7 +64,9 @@ def __getattr__(name: str) -> Any:
 
 
 class HarnessError(RuntimeError):
-    """A test service could not be set up, started or stopped."""
+    """A sandbox service could not be set up, started or stopped (or a directory not its own was to be removed).
+
+    Not a ``qfbackup.errors`` class on purpose: it never reaches the CLI, so it has no exit code."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -260,18 +258,6 @@ def tail(path: str | os.PathLike[str], lines: int = 30) -> str:
             return "".join(f.readlines()[-lines:])
     except OSError:
         return ""
-
-
-def make_tempdir(kind: str) -> Path:
-    """A new directory for one service under $QFBACKUP_TEST_TMP (default: the system temp dir)."""
-    root = os.environ.get("QFBACKUP_TEST_TMP") or tempfile.gettempdir()
-    os.makedirs(root, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"qfb-{kind}-", dir=root))
-
-
-def remove_tree(path: str | os.PathLike[str] | None) -> None:
-    if path is not None:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------------------------
