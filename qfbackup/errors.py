@@ -164,6 +164,14 @@ class StorageError(QfError):
     meaning = "storage backend error (disk, S3)"
 
 
+class StoreUnavailable(StorageError):
+    """{}"""
+
+    # A backend failure worth another try (S3: a 5xx, throttling, a dropped or refused connection); what
+    # repo/store_retry.RetryingStore retries. Still exit code 8 when the tries run out.
+    retryable = True
+
+
 class RemoteError(QfError):
     """Remote host error: {}"""
 

@@ -20,20 +20,20 @@ checkpoint) too, which a plain read timeout would kill.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import random
 import socket
 import stat
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import paramiko
 
+from qfbackup.common.retry import OnRetry, RetryPolicy, retry, retryable
 from qfbackup.errors import (
     AuthenticationRefused,
     ConnectError,
@@ -41,7 +41,6 @@ from qfbackup.errors import (
     HostKeyChanged,
     HostKeyRefused,
     HostKeyUnknown,
-    RemoteTimeout,
     SshKeyError,
     UsageError,
 )
@@ -60,13 +59,6 @@ WINDOW_SIZE = 2**24  # paramiko buffers up to a window per stream: 128 MiB cost 
 # (memmove of the buffer); 16 MiB measured 283-293 MB/s at ~190 MiB peak RSS for a 1.6 GB base backup
 MAX_PACKET_SIZE = 2**18
 REKEY_LIMIT = 2**40
-
-T = TypeVar("T")
-
-
-#: Errors worth another attempt: the network or the server may come back. Host key, authentication and
-#: configuration errors are not retried; they need a person.
-RETRYABLE: tuple[type[BaseException], ...] = (ConnectError, ConnectionLost, RemoteTimeout)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -210,7 +202,7 @@ def _transport_factory(target: SshTarget) -> Callable[..., paramiko.Transport]:
 
 def connect(target: SshTarget) -> SshSession:
     """Open an authenticated, host-key-checked session. Raises SshKeyError, HostKeyUnknown/HostKeyChanged,
-    AuthenticationRefused (not worth retrying) or ConnectError (worth retrying: see ``retry``)."""
+    AuthenticationRefused (not worth retrying) or ConnectError (worth retrying: ``connect_with_retry``)."""
     key = load_private_key(target.key_file, target.key_passphrase)
     client = paramiko.SSHClient()
     if target.known_hosts.exists():
@@ -253,38 +245,22 @@ def connect(target: SshTarget) -> SshSession:
     return SshSession(target, client, transport)
 
 
-def connect_with_retry(target: SshTarget, **retry_options: Any) -> SshSession:
-    """``connect`` with ``retry``'s backoff around connection errors."""
-    return retry(lambda: connect(target), **retry_options)
+#: Connecting: 4 tries, waits from 1 s doubling up to 30 s (a rebooting host or a restarting sshd is back within a
+#: minute); the jitter of at most 20 % only shortens a wait, so 30 s is never exceeded.
+CONNECT_RETRY = RetryPolicy(attempts=4, initial_delay=1.0, max_delay=30.0, jitter=0.2)
 
 
-def retry(
-    fn: Callable[[], T],
-    *,
-    attempts: int = 4,
-    initial_delay: float = 1.0,
-    max_delay: float = 30.0,
-    retry_on: tuple[type[BaseException], ...] = RETRYABLE,
-    sleep: Callable[[float], None] = time.sleep,
-    on_retry: Callable[[int, BaseException, float], None] | None = None,
-) -> T:
-    """Call ``fn`` until it succeeds, at most ``attempts`` times, sleeping with exponential backoff and jitter
-    between tries. Only ``retry_on`` errors are retried (network trouble); anything else, and the last
-    failure, propagate. ``fn`` must be safe to repeat (reconnect and restart the transfer, not resume blindly)."""
-    delay = initial_delay
-    for attempt in range(1, attempts + 1):
-        try:
-            return fn()
-        except retry_on as e:
-            if attempt == attempts:
-                raise
-            wait = min(max_delay, delay) * random.uniform(0.8, 1.2)
-            log.warning("attempt %d/%d failed: %s; retrying in %.1f s", attempt, attempts, e, wait)
-            if on_retry is not None:
-                on_retry(attempt, e, wait)
-            sleep(wait)
-            delay *= 2
-    raise AssertionError("unreachable")
+def connect_with_retry(target: SshTarget, *, on_retry: OnRetry | None = None, **policy: Any) -> SshSession:
+    """``connect``, tried again after network errors (ConnectError: refused, timed out, dropped before the
+    handshake ended) under ``CONNECT_RETRY``, whose fields ``policy`` may override (``attempts=``, ``sleep=``...).
+    Host key, authentication and key file errors are never retried: they need a person."""
+    return retry(
+        lambda: connect(target),
+        dataclasses.replace(CONNECT_RETRY, **policy),
+        transient=retryable,
+        what=f"SSH connect to {target}",
+        on_retry=on_retry,
+    )
 
 
 # --- Sessions ----------------------------------------------------------------------------------------------------

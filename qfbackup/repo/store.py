@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
 from qfbackup.errors import ObjectMissing as ObjectMissing  # re-exported: every Store method's "missing"
+from qfbackup.errors import StoreUnavailable as StoreUnavailable  # re-exported for the store backends
 from qfbackup.errors import UsageError
 
 
@@ -63,7 +64,8 @@ def validate_name(name: str) -> str:
 
 
 def open_store(url: str, *, s3_options: dict | None = None) -> Store:
-    """Open the backend for a repository URL: a local path, ``file://PATH``, ``s3://bucket/prefix`` or ``mem://``."""
+    """Open the backend for a repository URL: a local path, ``file://PATH``, ``s3://bucket/prefix`` or ``mem://``.
+    An S3 store comes behind the retry wrapper (``store_s3.S3Store``); a local disk has no transient failures."""
     if url.startswith("s3://"):
         from qfbackup.repo.store_s3 import S3Store
 

@@ -1,4 +1,4 @@
-"""Remote command lines, the stream's end-of-data rules and the retry helper, without a server.
+"""Remote command lines, the stream's end-of-data rules and what SSH retries, without a server.
 
 The stream tests use a stand-in for paramiko's Channel that reproduces its observable behaviour: recv returns
 b"" at EOF or when the channel/transport closes, status_event is set by an exit-status or by the close, and
@@ -7,12 +7,14 @@ exit_status stays -1 when no status came.
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import threading
 from pathlib import Path
 
 import pytest
 
+from qfbackup.common.retry import retry, retryable
 from qfbackup.errors import RemoteError, UsageError
 from qfbackup.remote.command import (
     ConnectionLost,
@@ -24,7 +26,7 @@ from qfbackup.remote.command import (
     build_command,
     describe,
 )
-from qfbackup.remote.ssh import ConnectError, HostKeyChanged, SshTarget, retry
+from qfbackup.remote.ssh import CONNECT_RETRY, ConnectError, HostKeyChanged, SshTarget
 
 NASTY = [
     "; rm -rf /tmp/x",
@@ -265,6 +267,11 @@ def test_stderr_tail_is_bounded() -> None:
 # --- retry and targets -------------------------------------------------------------------------------------------
 
 
+def ssh_retry(fn, sleep, **policy):
+    """``fn`` under SSH's connect policy and classification, as ``connect_with_retry`` runs ``connect``."""
+    return retry(fn, dataclasses.replace(CONNECT_RETRY, sleep=sleep, **policy), transient=retryable, what="test")
+
+
 def test_retry_backoff() -> None:
     calls: list[int] = []
     sleeps: list[float] = []
@@ -275,7 +282,7 @@ def test_retry_backoff() -> None:
             raise ConnectError("db1:22", "connection refused")
         return "ok"
 
-    assert retry(flaky, attempts=4, initial_delay=1.0, sleep=sleeps.append) == "ok"
+    assert ssh_retry(flaky, sleeps.append, attempts=4, initial_delay=1.0) == "ok"
     assert len(calls) == 3 and len(sleeps) == 2
     assert 0.8 <= sleeps[0] <= 1.2 and 1.6 <= sleeps[1] <= 2.4
 
@@ -284,8 +291,8 @@ def test_retry_backoff() -> None:
 
     sleeps.clear()
     with pytest.raises(ConnectionLost):
-        retry(always, attempts=3, initial_delay=10, max_delay=15, sleep=sleeps.append)
-    assert len(sleeps) == 2 and sleeps[1] <= 15 * 1.2
+        ssh_retry(always, sleeps.append, attempts=3, initial_delay=10, max_delay=15)
+    assert len(sleeps) == 2 and sleeps[1] <= 15  # the cap holds, jitter included
 
 
 def test_retry_does_not_retry_trust_errors() -> None:
@@ -296,7 +303,7 @@ def test_retry_does_not_retry_trust_errors() -> None:
         raise HostKeyChanged("changed")
 
     with pytest.raises(HostKeyChanged):
-        retry(refused, sleep=lambda s: None)
+        ssh_retry(refused, lambda s: None)
     assert calls == [1]
 
 
