@@ -67,6 +67,13 @@ class PolicyError(UsageError):
     """{}"""
 
 
+class ExpectSyntaxError(PolicyError):
+    """{}"""
+
+    # A drill check's ``expect`` outside the language of policy/expect.py; the policy reader records it as one of
+    # the policy's problems, so it reaches the command line inside the PolicyError that lists them all.
+
+
 class UnsupportedPgVersion(UsageError):
     """PostgreSQL {} is not supported (known major versions: {})"""
 

@@ -23,14 +23,17 @@ import signal
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from qfbackup.output.contract import all_contracts
 from qfbackup.sandbox import live_services, stop_all
 from qfbackup.sandbox.pg import PG_BIN_DIR, PgCluster
 from qfbackup.sandbox.seaweed import SeaweedS3, find_weed
 from qfbackup.sandbox.sshd import SSHD, NetnsSshServer, SshServer
+from tests.support import jsoncheck
 
 REQUIRE = os.environ.get("QFBACKUP_TEST_REQUIRE") == "1"
 SERVICE_MARKERS = ("pg", "sshd", "s3", "container")
@@ -98,10 +101,25 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Backstop: stop any harness service a test started without stopping it (fixtures stop their own)."""
+    """Backstop: stop any harness service a test started without stopping it (fixtures stop their own). Then,
+    when the whole suite ran under QFBACKUP_TEST_REQUIRE=1, fail if a documented JSON document was never checked
+    against a real output (tests/support/jsoncheck.py): docs/json.md must not describe what no test printed."""
     leftovers = stop_all() if live_services() else []
     if leftovers:
         sys.stderr.write(f"\nqfbackup test harness: stopped services left running: {', '.join(leftovers)}\n")
+    if REQUIRE and exitstatus == 0 and _ran_everything(session):
+        unseen = sorted(set(all_contracts()) - jsoncheck.SEEN)
+        if unseen:
+            sys.stderr.write(f"\nno test checked the --json output of: {', '.join(unseen)} (docs/json.md)\n")
+            session.exitstatus = 1
+
+
+def _ran_everything(session: pytest.Session) -> bool:
+    """Every test file of the suite was collected and none deselected (no path, -k or -m narrowing)."""
+    root = Path(__file__).parent
+    files = {p.resolve() for p in root.rglob("test_*.py")}
+    ran = {Path(str(item.path)).resolve() for item in session.items}
+    return files <= ran and not session.config.option.keyword and not session.config.option.markexpr
 
 
 # ---------------------------------------------------------------------------------------------------------------

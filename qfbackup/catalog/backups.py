@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from qfbackup.catalog import kinds
 from qfbackup.pg import wal
 from qfbackup.pg.recovery import parse_time
 from qfbackup.repo.catalog import Snapshot
 
-BASEBACKUP_KIND = "basebackup"
+BASEBACKUP_KIND = kinds.BASEBACKUP
 
 
 @dataclass(frozen=True)

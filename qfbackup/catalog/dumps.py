@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from qfbackup.catalog import kinds
 from qfbackup.errors import Failed, NotFound, UsageError
 from qfbackup.pg.dump import GLOBALS_STREAM, check_db_name, db_stream
 from qfbackup.pg.versions import major_from_tool_version
 from qfbackup.repo.catalog import Snapshot, StreamRef
 from qfbackup.repo.repository import Repository
 
-DUMP_KIND = "dump"
+DUMP_KIND = kinds.DUMP
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from qfbackup.catalog.backups import BaseBackup
 from qfbackup.catalog.restore_points import ResolvedName, resolve
+from qfbackup.catalog.wal import StoredWal
 from qfbackup.catalog.window import Coverage, Reach, when
 from qfbackup.errors import (
     HistoryMissing,
@@ -41,28 +42,44 @@ class RestorePlan:
     wal_files: list[str]
     wal_bytes: int
     base_bytes: int
-    reachable_until: str
+    reach: Reach  # how far replay gets from the backup along the timeline's path
     consistent_at: str  # the backup's consistency point: no target before it can be reached from it
     notes: list[str] = field(default_factory=list)
     gap: str | None = None  # the missing segment that cuts the WAL short, if any
     wal_refs: dict[str, StreamRef] = field(default_factory=dict, repr=False)  # where each file's bytes are
     restore_point: dict | None = None  # a name target: the record it means (name, lsn, time, timeline)
     unreadable: dict[str, str] = field(default_factory=dict)  # snapshots the catalogue could not read: id -> why
-    would_reach: str | None = None  # past a gap: the newest stored WAL, which replay cannot reach
-    newer_elsewhere: str | None = None  # newer WAL on a timeline this (default, highest) timeline does not read
+    would_reach: StoredWal | None = None  # past a gap: the newest stored WAL on the path, which replay cannot reach
+    newer_wal: StoredWal | None = None  # newer WAL on a timeline this (default, highest) timeline does not read
+
+    @property
+    def reachable_until(self) -> str:
+        return self.reach.describe()
+
+    @property
+    def newer_elsewhere(self) -> str | None:
+        """Why the default timeline misses the newer WAL, in words (None when nothing newer is elsewhere)."""
+        if self.newer_wal is None:
+            return None
+        other = wal.classify(self.newer_wal.name).timeline
+        return (
+            f"{self.newer_wal.name} (archived {when(self.newer_wal.mtime)}) is newer WAL on timeline {other}, which "
+            f"timeline {self.timeline}'s path does not read: --timeline {other} restores along that one"
+        )
 
     @property
     def degraded(self) -> bool:
         """The plan may stop short of what the repository holds: a gap, catalogue objects it cannot read, or newer
         WAL on another timeline than the one chosen by default."""
-        return bool(self.gap or self.unreadable or self.newer_elsewhere)
+        return bool(self.gap or self.unreadable or self.newer_wal)
 
     def shortfall(self) -> str:
         """What the plan cannot reach of what the repository holds, in words (empty when nothing)."""
         lost = []
-        if self.gap:
+        if self.gap and self.would_reach:
             lost.append(f"WAL is missing at {self.gap}, so replay stops at {self.reachable_until}; the repository "
-                        f"holds WAL up to {self.would_reach}")  # fmt: skip
+                        f"holds WAL up to the end of {self.would_reach.name} (archived "
+                        f"{when(self.would_reach.mtime)})")  # fmt: skip
         if self.newer_elsewhere:
             lost.append(self.newer_elsewhere)
         if self.unreadable:
@@ -86,10 +103,19 @@ class RestorePlan:
         return self.base_bytes / (WRITE_MB_S * 1e6) + self.wal_bytes / (REPLAY_MB_S * 1e6)
 
     def to_dict(self) -> dict:
+        """The plan as data (``restore`` puts it under ``plan``; docs/json.md)."""
         m = self.backup.meta
+
+        def stored(f: StoredWal) -> dict:
+            return {"segment": f.name, "archived_at": datetime.fromtimestamp(f.mtime, UTC)}
+
         return {
             "cluster": self.cluster,
-            "target": {"kind": self.target.kind, "value": self.target.value, "inclusive": self.target.inclusive},
+            "target": {
+                "kind": self.target.kind,
+                "value": self.target.value or None,
+                "inclusive": self.target.inclusive,
+            },
             "timeline": self.timeline,
             "backup": {
                 "id": self.backup.id,
@@ -105,28 +131,21 @@ class RestorePlan:
                 "first": self.wal_files[0] if self.wal_files else None,
                 "last": self.wal_files[-1] if self.wal_files else None,
             },
-            "reachable_until": self.reachable_until,
+            "reachable": self.reach.to_dict(),
             "gap": self.gap,
-            "would_reach": self.would_reach,
-            "newer_elsewhere": self.newer_elsewhere,
+            "would_reach": stored(self.would_reach) if self.would_reach else None,
+            "newer_elsewhere": {
+                **stored(self.newer_wal),
+                "timeline": wal.classify(self.newer_wal.name).timeline,
+                "message": self.newer_elsewhere,
+            }
+            if self.newer_wal
+            else None,
             "restore_point": self.restore_point,
-            "unreadable_snapshots": sorted(self.unreadable),
+            "unreadable_snapshots": [{"id": i, "message": why} for i, why in sorted(self.unreadable.items())],
             "estimated_seconds": round(self.estimated_seconds, 1),
-            "notes": self.notes,
+            "notes": [{"message": n} for n in self.notes],
         }
-
-    def describe(self) -> str:
-        d = self.to_dict()
-        b, w = d["backup"], d["wal"]
-        lines = [
-            f"restore plan for cluster {self.cluster}, target {self.target.describe()}, timeline {self.timeline}",
-            f"  base backup   {b['id'][:12]}  consistent {b['consistent_at']}  LSN {b['start_lsn']}..{b['stop_lsn']}  "
-            f"{b['bytes']:,} bytes",
-            f"  WAL           {w['files']} file(s), {w['bytes']:,} bytes  {w['first'] or ''}..{w['last'] or ''}",
-            f"  reachable     up to {self.reachable_until}",
-            f"  estimate      ~{self.estimated_seconds:.0f} s to write and replay",
-        ]
-        return "\n".join(lines + [f"  note          {n}" for n in self.notes])
 
 
 def _choose_backup(
@@ -256,21 +275,15 @@ def plan_restore(
     plan = RestorePlan(
         cluster=cluster, target=target, timeline=tli, backup=backup.snapshot,
         wal_files=names, wal_bytes=sum(cov.wal.files[n].size for n in names),
-        base_bytes=backup.snapshot.streams["base.tar"].size, reachable_until=reach.describe(),
+        base_bytes=backup.snapshot.streams["base.tar"].size, reach=reach,
         consistent_at=backup.end_time.isoformat(),
         wal_refs={n: cov.wal.files[n].ref for n in names}, gap=reach.gap, unreadable=unreadable,
     )  # fmt: skip
-    newer = cov.newer_elsewhere(tli, reach) if timeline is None and not named else None
-    if newer:
-        plan.newer_elsewhere = (
-            f"{newer.name} (archived {when(newer.mtime)}) is newer WAL on timeline "
-            f"{wal.classify(newer.name).timeline}, which timeline {tli}'s path does not read: --timeline "
-            f"{wal.classify(newer.name).timeline} restores along that one"
-        )
+    plan.newer_wal = cov.newer_elsewhere(tli, reach) if timeline is None and not named else None
+    if plan.newer_wal:
         plan.notes.append(f"timeline {tli} is the highest (PostgreSQL's 'latest'), but {plan.newer_elsewhere}")
     if reach.gap:
-        newest = cov.wal.files[wal.segment_file_for(ancestry, cov.path_segnos(tli)[-1])]
-        plan.would_reach = f"the end of {newest.name} (archived {when(newest.mtime)})"
+        plan.would_reach = cov.wal.files[wal.segment_file_for(ancestry, cov.path_segnos(tli)[-1])]
     if unreadable:
         plan.notes.append(
             f"{len(unreadable)} snapshot(s) cannot be read ({', '.join(i[:12] for i in sorted(unreadable))}): "

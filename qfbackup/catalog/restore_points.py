@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from qfbackup.catalog.wal import RestorePointRef
 from qfbackup.catalog.window import Coverage
-from qfbackup.errors import HistoryMissing, UnknownRestorePoint
+from qfbackup.errors import HistoryMissing, InvalidLsn, UnknownRestorePoint
 from qfbackup.pg import wal
 
 
@@ -35,7 +35,7 @@ def _on_path(cov: Coverage, rp: RestorePointRef, timeline: int) -> bool:
         return wal.segment_file_for(ancestry, segno) == rp.segment or wal.timeline_of_lsn(ancestry, rp.lsn) == (
             rp.timeline
         )
-    except (HistoryMissing, wal.InvalidLsn):
+    except (HistoryMissing, InvalidLsn):
         return False
 
 

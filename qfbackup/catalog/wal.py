@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from qfbackup.catalog import kinds
 from qfbackup.pg import wal
 from qfbackup.repo.catalog import Snapshot, StreamRef
 
-WAL_KIND = "wal"
-QUARANTINE_KIND = "wal-quarantine"
+WAL_KIND = kinds.WAL
+QUARANTINE_KIND = kinds.WAL_QUARANTINE
 
 
 @dataclass(frozen=True)

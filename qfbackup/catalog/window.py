@@ -47,6 +47,9 @@ class PathGap:
             return f"missing {self.first_name}"
         return f"missing {self.count} segments {self.first_name}..{self.last_name}"
 
+    def to_dict(self) -> dict:
+        return {"first": self.first_name, "last": self.last_name, "segments": self.count, "message": str(self)}
+
 
 @dataclass(frozen=True)
 class Reach:
@@ -68,7 +71,17 @@ class Reach:
         """When the last readable WAL was archived (its newest commits are older), or the backup's end."""
         return datetime.fromtimestamp(self.last_file.mtime, UTC) if self.last_file else self.backup.end_time
 
+    def to_dict(self) -> dict:
+        """The point as data: its LSN, the time it stands for and the last segment read (None: only the backup's
+        own WAL, and the time is the backup's consistency point)."""
+        return {
+            "lsn": wal.format_lsn(self.end_lsn),
+            "time": self.end_time,
+            "segment": self.last_file.name if self.last_file else None,
+        }
+
     def describe(self) -> str:
+        """The point in words, for the messages of refusals (the plan's, the drill's)."""
         if self.last_file is None:
             return f"the end of the base backup (LSN {wal.format_lsn(self.backup.stop_lsn)})"
         where = f"the end of {self.last_file.name} (archived {when(self.last_file.mtime)})"
@@ -86,13 +99,12 @@ class Window:
 
     def to_dict(self) -> dict:
         return {
-            "timeline": self.timeline,
-            "from": self.first.end_time.isoformat(),
-            "from_backup": self.first.id,
-            "from_lsn": wal.format_lsn(self.first.stop_lsn),
-            "to": self.reach.describe(),
-            "to_lsn": wal.format_lsn(self.reach.end_lsn),
-            "to_time": self.reach.end_time.isoformat(),
+            "from": {
+                "backup_id": self.first.id,
+                "time": self.first.end_time,
+                "lsn": wal.format_lsn(self.first.stop_lsn),
+            },
+            "to": self.reach.to_dict(),
             "cut_by_gap": self.reach.gap,
         }
 
@@ -113,14 +125,18 @@ class TimelineView:
         return self.windows[-1] if self.windows else None
 
     def to_dict(self) -> dict:
-        cur = self.current
-        doc = {"timeline": self.timeline, "error": self.error, "backups": len(self.backups)}
-        if cur is not None:
-            doc.update(cur.to_dict())
-        doc["windows"] = [w.to_dict() for w in self.windows]
-        doc["gaps"] = [str(g) for g in self.open_gaps]
-        doc["holes"] = [str(g) for g in self.holes if g not in self.open_gaps]
-        return doc
+        """The current window's ``from``/``to``/``cut_by_gap`` at the top (None when nothing is restorable), every
+        window under ``windows``."""
+        cur = self.current.to_dict() if self.current is not None else {"from": None, "to": None, "cut_by_gap": None}
+        return {
+            "timeline": self.timeline,
+            "error": {"message": self.error} if self.error else None,
+            "backups": len(self.backups),
+            **cur,
+            "windows": [w.to_dict() for w in self.windows],
+            "gaps": [g.to_dict() for g in self.open_gaps],
+            "holes": [g.to_dict() for g in self.holes if g not in self.open_gaps],
+        }
 
 
 class Coverage:

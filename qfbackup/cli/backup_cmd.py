@@ -6,15 +6,18 @@ scheduler); this module takes the locks, shows progress on a TTY and renders the
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
+from qfbackup.cli import complete
 from qfbackup.cli.context import CliContext, pass_ctx
 from qfbackup.errors import Failed
-from qfbackup.ops.ingest.base_backup import take_base_backup
-from qfbackup.ops.ingest.dump import take_dumps
+from qfbackup.ops.ingest.base_backup import BaseBackupResult, take_base_backup
+from qfbackup.ops.ingest.dump import DumpOutcome, DumpResult, take_dumps
 from qfbackup.ops.runlock import run_lock
-
-MB = 1_000_000
+from qfbackup.output.document import document
+from qfbackup.output.text import ingest as text
 
 
 @click.group()
@@ -22,8 +25,33 @@ def backup() -> None:
     """Base backups and logical dumps of a PostgreSQL cluster."""
 
 
+def _run(result: BaseBackupResult | DumpResult) -> dict[str, Any]:
+    """What every backup run reports (the contract's ``_run_keys``)."""
+    snapshot, meta = result.snapshot, result.snapshot.meta
+    return {
+        "id": snapshot.id,
+        "kind": snapshot.kind,
+        "cluster": result.cluster,
+        "streams": {name: ref.size for name, ref in snapshot.streams.items()},
+        "bytes_in": result.bytes_in,
+        "bytes_new": result.bytes_new,
+        "bytes_stored": result.bytes_stored,
+        "duration_s": round(result.seconds, 3),
+        "throughput_mb_s": result.throughput_mb_s,
+        "started_at": meta["started_at"],
+        "stopped_at": meta["stopped_at"],
+        "server_version": result.facts.version,
+    }
+
+
 @backup.command("base")
-@click.option("--cluster", "cluster_name", required=True, help="The (primary) cluster to back up.")
+@click.option(
+    "--cluster",
+    "cluster_name",
+    required=True,
+    shell_complete=complete.clusters,
+    help="The (primary) cluster to back up.",
+)
 @click.option(
     "--from-standby/--from-primary",
     default=None,
@@ -37,22 +65,37 @@ def base(ctx: CliContext, cluster_name: str, from_standby: bool | None, label: s
     name = policy.cluster(cluster_name).name
     repository = ctx.open_repo()
     with run_lock(policy.repository.cache_dir, f"backup-base-{name}"), ctx.lock(repository, "backup base"):
-        with ctx.progress(f"base backup of {name}") as progress:
-            res = take_base_backup(
-                repository, policy, name, from_standby=from_standby, label=label, progress=progress, warn=ctx.warn
-            )
-    p = res.position
-    ctx.result(
-        res.summary(),
-        f"base backup {res.snapshot.short_id} of {name} (from {res.source_cluster}): "
-        f"{res.bytes_in / MB:.1f} MB read, {res.bytes_stored / MB:.1f} MB stored (new) "
-        f"in {res.seconds:.1f} s ({res.throughput_mb_s:.0f} MB/s); "
-        f"WAL {p.first_segment}..{p.last_segment}, stop LSN {res.snapshot.meta['stop_lsn']}",
+        res = take_base_backup(
+            repository, policy, name, from_standby=from_standby, label=label, warn=ctx.warn,
+            progress=lambda total: ctx.progress(f"base backup of {name}", total),
+        )  # fmt: skip
+    meta = res.snapshot.meta
+    doc = document(
+        "backup base",
+        **_run(res),
+        source_cluster=res.source_cluster,
+        from_standby=res.from_standby,
+        **{k: meta[k] for k in ("start_lsn", "stop_lsn", "start_timeline", "stop_timeline", "end_time")},
+        wal_first_segment=res.position.first_segment,
+        wal_last_segment=res.position.last_segment,
+        system_identifier=res.facts.system_identifier,
     )
+    ctx.emit(doc, text.backup_base)
+
+
+def _outcome(o: DumpOutcome) -> dict[str, Any]:
+    error = None if o.ok else {"message": o.error, "exit_status": o.exit_status, "stderr": o.stderr}
+    return {"status": o.status, "stream": o.stream, "size": o.size, "duration_s": round(o.seconds, 3), "error": error}
 
 
 @backup.command("dump")
-@click.option("--cluster", "cluster_name", required=True, help="The cluster whose databases to dump.")
+@click.option(
+    "--cluster",
+    "cluster_name",
+    required=True,
+    shell_complete=complete.clusters,
+    help="The cluster whose databases to dump.",
+)
 @click.option("--db", "databases", multiple=True, help="Only this database (repeatable; must be in the policy).")
 @click.option("--globals/--no-globals", "dump_globals", default=None, help="Also pg_dumpall --globals-only.")
 @pass_ctx
@@ -62,21 +105,19 @@ def dump(ctx: CliContext, cluster_name: str, databases: tuple[str, ...], dump_gl
     name = policy.cluster(cluster_name).name
     repository = ctx.open_repo()
     with run_lock(policy.repository.cache_dir, f"backup-dump-{name}"), ctx.lock(repository, "backup dump"):
-        with ctx.progress(f"dumps of {name}") as progress:
-            res = take_dumps(
-                repository, policy, name, databases=databases or None, dump_globals=dump_globals, progress=progress
-            )
-    lines = [
-        f"dump snapshot {res.snapshot.short_id} of {name}: {res.bytes_in / MB:.1f} MB read, "
-        f"{res.bytes_stored / MB:.1f} MB stored (new) in {res.seconds:.1f} s"
-    ]
-    for o in res.outcomes:
-        what = "globals" if o.is_globals else o.name
-        if o.ok:
-            lines.append(f"  {what}: {o.size / MB:.1f} MB in {o.seconds:.1f} s")
-        else:
-            lines.append(f"  {what}: FAILED: {o.error}")
-    ctx.result(res.summary(), "\n".join(lines))
+        res = take_dumps(
+            repository, policy, name, databases=databases or None, dump_globals=dump_globals,
+            progress=lambda total: ctx.progress(f"dumps of {name}", total),
+        )  # fmt: skip
+    doc = document(
+        "backup dump",
+        **_run(res),
+        status=res.snapshot.meta["status"],
+        databases={o.name: _outcome(o) for o in res.outcomes if not o.is_globals},
+        globals=next((_outcome(o) for o in res.outcomes if o.is_globals), None),
+        failed=res.failed,
+    )
+    ctx.emit(doc, text.backup_dump)
     if res.failed:
         errors = "; ".join(f"{o.name}: {_first_line(o.error)}" for o in res.outcomes if not o.ok)
         raise Failed(
@@ -85,5 +126,5 @@ def dump(ctx: CliContext, cluster_name: str, databases: tuple[str, ...], dump_gl
         )
 
 
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else "failed"
+def _first_line(message: str) -> str:
+    return message.strip().splitlines()[0] if message.strip() else "failed"

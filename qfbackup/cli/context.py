@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from qfbackup.errors import UsageError
+from qfbackup.output.document import dumps
 
 DEFAULT_POLICY = "/etc/qfbackup/policy.toml"
 
@@ -52,7 +53,9 @@ class CliContext:
         typo never reads as an empty catalogue or an empty restore. Without a policy (the S3 copy alone after a
         disaster) the repository's own snapshots say which clusters exist."""
         policy = self.policy_or_none()
-        in_repo = {s.source for s in snapshots if s.kind in ("basebackup", "dump", "wal", "wal-quarantine")}
+        from qfbackup.catalog.kinds import cluster_names
+
+        in_repo = cluster_names(snapshots)
         in_policy = set(policy.clusters) if policy is not None else set()
         if name in in_policy or name in in_repo:
             return name
@@ -72,7 +75,7 @@ class CliContext:
         )
 
     def progress(self, description: str, total: int | None = None):
-        from qfbackup.report.progress import progress_bar
+        from qfbackup.output.progress import progress_bar
 
         return progress_bar(self.show_progress, description, total)
 
@@ -85,12 +88,16 @@ class CliContext:
         """Warnings always go to stderr, even under --quiet: cron mails them."""
         click.echo(f"qfbackup: warning: {message}", err=True)
 
-    def result(self, data: dict | list, human: str | None = None) -> None:
-        """The command's result: JSON on stdout under --json, else the human text (unless --quiet)."""
+    def emit(self, doc: dict[str, Any], render: Callable[[dict[str, Any]], str] | None = None) -> None:
+        """The command's result, a document from ``output.document``: as JSON on stdout under --json, else as
+        ``render`` writes it (nothing under --quiet, or without a renderer: a command whose text went out as it
+        worked)."""
         if self.as_json:
-            click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
-        elif human is not None and not self.quiet:
-            click.echo(human)
+            click.echo(dumps(doc))
+        elif render is not None and not self.quiet:
+            text = render(doc)
+            if text:
+                click.echo(text)
 
     @property
     def show_progress(self) -> bool:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from qfbackup.cli.context import CliContext, pass_ctx
+
+if TYPE_CHECKING:
+    from qfbackup.drill.manifest import ImageRef
 
 
 @click.group()
@@ -17,6 +21,30 @@ def drill() -> None:
 @drill.group("image")
 def image() -> None:
     """The container image drills run in (built here by debootstrap; no registry needed)."""
+
+
+def _image(name: str, ref: ImageRef | None) -> dict[str, Any]:
+    """One entry of ``images``: ``ref`` built or cached here, or None for the policy's own image (nothing known
+    about it but its name)."""
+    if ref is None:
+        facts = ("path", "suite", "pg_major", "pg_version", "postgres_uid", "postgres_gid", "locales", "size_bytes")
+        return {"status": "policy", "name": name, **dict.fromkeys(facts), "built_at": None, "seconds": None}
+    m = ref.manifest
+    assert m is not None and ref.rootfs is not None
+    return {
+        "status": "cached" if ref.cached else "built",
+        "name": name,
+        "path": ref.rootfs,
+        "suite": m.suite,
+        "pg_major": m.pg_major,
+        "pg_version": m.pg_version,
+        "postgres_uid": m.postgres_uid,
+        "postgres_gid": m.postgres_gid,
+        "locales": m.locales,
+        "size_bytes": m.size_bytes,
+        "built_at": m.built_at,
+        "seconds": round(ref.seconds, 3),
+    }
 
 
 def _majors(ctx: CliContext, pg_major: int | None) -> list[int]:
@@ -48,44 +76,19 @@ def build(ctx: CliContext, force: bool, pg_major: int | None, cache_dir: Path | 
     container have matching ownership. A cached image is reused unless --force.
     """
     from qfbackup.drill.image import build_image, default_cache_dir
+    from qfbackup.output.document import document
+    from qfbackup.output.text.drill import image_build
 
     policy = ctx.policy_or_none()
     if policy is not None and policy.drill.image:
-        name = policy.drill.image
-        ctx.result(
-            {"images": [{"status": "policy", "name": name}]},
-            f"the policy names drill.image = {name!r}: drills use it as is, nothing to build",
-        )
-        return
-    cache = cache_dir or default_cache_dir(policy)
-    rows, lines = [], []
-    for major in _majors(ctx, pg_major):
-        ref = build_image(cache, major, force=force, locales=locales, log=ctx.info)
-        manifest = ref.manifest
-        assert manifest is not None and ref.rootfs is not None
-        status = "cached" if ref.cached else "built"
-        rows.append(
-            {
-                "status": status,
-                "name": ref.name,
-                "path": str(ref.rootfs),
-                "pg_major": major,
-                "pg_version": manifest.pg_version,
-                "postgres_uid": manifest.postgres_uid,
-                "postgres_gid": manifest.postgres_gid,
-                "locales": list(manifest.locales),
-                "size_bytes": manifest.size_bytes,
-                "built_at": manifest.built_at,
-                "seconds": round(ref.seconds, 3),
-            }
-        )
-        how = f"reused the cached image in {ref.seconds:.2f} s" if ref.cached else f"built in {ref.seconds:.0f} s"
-        lines.append(
-            f"{status}: PostgreSQL {manifest.pg_version} on Debian {manifest.suite} at {ref.rootfs}\n"
-            f"  {how}; {manifest.size_bytes / 2**20:.0f} MiB, postgres uid:gid {manifest.postgres_uid}:"
-            f"{manifest.postgres_gid}, built {manifest.built_at}"
-        )
-    ctx.result({"images": rows}, "\n".join(lines))
+        images = [_image(policy.drill.image, None)]
+    else:
+        cache = cache_dir or default_cache_dir(policy)
+        images = []
+        for major in _majors(ctx, pg_major):
+            ref = build_image(cache, major, force=force, locales=locales, log=ctx.info)
+            images.append(_image(ref.name, ref))
+    ctx.emit(document("drill image build", images=images), image_build)
 
 
 from qfbackup.cli.drill_run_cmd import history, run  # noqa: E402  (subcommands live in their own module)

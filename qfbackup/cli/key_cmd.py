@@ -10,6 +10,8 @@ import click
 from qfbackup.cli.context import CliContext, pass_ctx
 from qfbackup.errors import UsageError
 from qfbackup.ops.access import ask_passphrase, read_passphrase_file
+from qfbackup.output.document import document
+from qfbackup.output.text import repository as text
 from qfbackup.repo.keys import Credential, list_keys, remove_key, write_keyfile
 
 
@@ -37,7 +39,8 @@ def add(ctx: CliContext, keyfile: Path | None, label: str) -> None:
     repository = ctx.open_repo()
     cred = Credential("keyfile", write_keyfile(keyfile)) if keyfile else _new_passphrase()
     info = repository.add_key(cred, label=label)
-    ctx.result({"added": info.id, "kind": info.kind}, f"added {info.kind} key {info.id}")
+    doc = document("key add", id=info.id, kind=info.kind, label=info.label, created=info.created)
+    ctx.emit(doc, text.key_add)
 
 
 @key.command("list")
@@ -57,8 +60,7 @@ def list_(ctx: CliContext) -> None:
         }
         for k in keys
     ]
-    lines = [f"{'*' if r['current'] else ' '} {r['id']}  {r['kind']:10} {r['created']}  {r['label']}" for r in rows]
-    ctx.result(rows, "\n".join(lines))
+    ctx.emit(document("key list", keys=rows), text.key_list)
 
 
 @key.command()
@@ -68,7 +70,7 @@ def remove(ctx: CliContext, key_id: str) -> None:
     """Remove a key (not the one in use, not the last one)."""
     repository = ctx.open_repo()
     remove_key(repository.store, key_id, repository.key_id)
-    ctx.result({"removed": key_id}, f"removed key {key_id}")
+    ctx.emit(document("key remove", id=key_id), text.key_remove)
 
 
 @key.command()
@@ -78,4 +80,4 @@ def passwd(ctx: CliContext) -> None:
     repository = ctx.open_repo()
     old = repository.key_id
     info = repository.change_passphrase(_new_passphrase())
-    ctx.result({"old": old, "new": info.id}, f"passphrase changed (key {old} replaced by {info.id})")
+    ctx.emit(document("key passwd", id=info.id, replaced_key_id=old), text.key_passwd)

@@ -14,6 +14,7 @@ import click
 from qfbackup.cli.commands import COMMANDS
 from qfbackup.cli.context import CliContext
 from qfbackup.errors import InternalError, Interrupted, QfError, UsageError
+from qfbackup.output.document import document
 
 
 class LazyGroup(click.Group):
@@ -109,17 +110,40 @@ def main(argv: list[str] | None = None) -> int:
         return _report(InternalError(f"{type(e).__name__}: {e}", hint=hint), args, trace=e)
 
 
-def _global_options(args: list[str]) -> tuple[int, bool]:
-    """``-v`` count and ``--json`` exactly as click parses them (``-qv``, ``-vv``, ``--verbose``), for the error
-    that ended the command. Resilient parsing never fails and runs no command."""
+def _global_options(args: list[str]) -> tuple[int, bool, str]:
+    """``-v`` count, ``--json`` and the command path (``wal status``) exactly as click parses them (``-qv``,
+    ``-vv``, ``--verbose``), for the error that ended the command. Resilient parsing never fails and runs no
+    command."""
     params = cli.make_context("qfbackup", list(args), resilient_parsing=True).params
-    return params.get("verbose") or 0, bool(params.get("as_json"))
+    return params.get("verbose") or 0, bool(params.get("as_json")), _command_path(args)
+
+
+def _command_path(args: list[str]) -> str:
+    """The (sub)command names in ``args``, skipping options and the values of options that take one."""
+    names: list[str] = []
+    group: click.Command = cli
+    ctx = click.Context(cli)
+    takes_value = {o for p in cli.params if isinstance(p, click.Option) and not p.is_flag for o in p.opts}
+    tokens = iter(args)
+    for token in tokens:
+        if token in takes_value:
+            next(tokens, None)
+        elif not token.startswith("-") and isinstance(group, click.Group):
+            sub = group.get_command(ctx, token)
+            if sub is None:
+                break
+            names.append(token)
+            group = sub
+            takes_value = {o for p in sub.params if isinstance(p, click.Option) and not p.is_flag for o in p.opts}
+        elif not token.startswith("-"):
+            break
+    return " ".join(names)
 
 
 def _report(err: QfError, args: list[str], *, trace: BaseException | None = None, shown: bool = False) -> int:
     """With -v the traceback of ``trace``; the error in words on stderr (unless click has ``shown`` its own); then
     under --json one JSON object on stderr as well (docs/exit-codes.md#errors-under---json). Returns the exit code."""
-    verbose, as_json = _global_options(args)
+    verbose, as_json, command = _global_options(args)
     if verbose and trace is not None:
         traceback.print_exception(trace)
     if not shown:
@@ -133,7 +157,7 @@ def _report(err: QfError, args: list[str], *, trace: BaseException | None = None
             "message": err.message,
             "fix": err.hint,
         }
-        click.echo(json.dumps({"error": doc}), err=True)
+        click.echo(json.dumps(document(command or "qfbackup", error=doc)), err=True)
     return err.exit_code
 
 

@@ -22,12 +22,22 @@ def check(ctx: CliContext, file: str | None, show: bool) -> None:
 
     Exit 0 when valid (warnings go to stderr), 2 with every problem named by key when not.
     """
-    from qfbackup.policy.render import check_report, check_text
+    from qfbackup.output.document import document
+    from qfbackup.output.text import policy as text
+    from qfbackup.policy.render import policy_summary
 
     if file is not None:
         ctx.policy_path = file
     loaded = ctx.policy
     for warning in loaded.warnings:
         ctx.warn(warning)
-    report = check_report(loaded, show=show)
-    ctx.result(report, human=check_text(report))
+    shown = {"policy": loaded.redacted()} if show else {}
+    doc = document(
+        "policy check",
+        valid=True,
+        source=loaded.source,
+        summary=policy_summary(loaded),
+        warnings=[{"code": n.code, "key": n.key, "message": n.message} for n in loaded.notices],
+        **shown,
+    )
+    ctx.emit(doc, text.check)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import time
+from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from qfbackup.cli.context import CliContext, pass_ctx
 from qfbackup.ops.access import repo_url, resolve_credential, s3_options
+from qfbackup.output.document import document
+from qfbackup.output.text import repository as text
 from qfbackup.repo.cleanup import cleanup as run_cleanup
 from qfbackup.repo.keys import Credential, write_keyfile
+from qfbackup.repo.lock import LockInfo, read_locks
 from qfbackup.repo.repository import Repository
 from qfbackup.repo.store import open_store
 
@@ -41,12 +47,18 @@ def init(ctx: CliContext, escrow_keyfile: Path | None) -> None:
         if escrow_keyfile:
             escrow_keyfile.unlink(missing_ok=True)
         raise
-    result = {"repository": store.url, "id": repository.config.id, "key": repository.key_id}
+    escrow_id = None
     if escrow is not None:
-        info = repository.add_key(Credential("keyfile", escrow), label="escrow key file")
-        result["escrow_key"] = info.id
-        result["escrow_keyfile"] = str(escrow_keyfile)
-    ctx.result(result, f"created repository {repository.config.id} at {store.url}")
+        escrow_id = repository.add_key(Credential("keyfile", escrow), label="escrow key file").id
+    doc = document(
+        "repo init",
+        repository=store.url,
+        id=repository.config.id,
+        key_id=repository.key_id,
+        escrow_key_id=escrow_id,
+        escrow_keyfile=escrow_keyfile,
+    )
+    ctx.emit(doc, text.repo_init)
 
 
 def _layout(policy) -> dict:
@@ -64,35 +76,49 @@ def cleanup(ctx: CliContext, dry_run: bool) -> None:
     repository = ctx.open_repo()
     with ctx.lock(repository, "repo cleanup", exclusive=True):
         report = run_cleanup(repository, dry_run=dry_run)
-    verb = "would remove" if dry_run else "removed"
-    ctx.result(
-        {
-            "dry_run": dry_run,
-            "packs": report.removed_packs,
-            "bytes": report.removed_bytes,
-            "temp_files": report.removed_temp,
-        },
-        f"{verb} {len(report.removed_packs)} unreferenced pack(s), {report.removed_bytes} bytes; "
-        f"{report.removed_temp} temporary file(s)",
+    doc = document(
+        "repo cleanup",
+        dry_run=dry_run,
+        packs=report.removed_packs,
+        bytes=report.removed_bytes,
+        temp_files=report.removed_temp,
     )
+    ctx.emit(doc, text.repo_cleanup)
 
 
 @repo.command()
 @pass_ctx
 def info(ctx: CliContext) -> None:
-    """Show the repository's format, layout and size."""
+    """Show the repository's format, layout, size, what it holds and its locks."""
     repository = ctx.open_repo()
     cfg = repository.config
     packs = list(repository.store.list("data/"))
-    data = {
-        "repository": repository.store.url,
-        "id": cfg.id,
-        "format_version": cfg.version,
-        "created": cfg.created,
-        "chunk_avg": cfg.chunk_avg,
-        "pack_size": cfg.pack_size,
-        "packs": len(packs),
-        "stored_bytes": sum(p.size for p in packs),
-        "snapshots": len(repository.snapshots()),
+    now = time.time()
+    doc = document(
+        "repo info",
+        repository=repository.store.url,
+        id=cfg.id,
+        format_version=cfg.version,
+        created=cfg.created,
+        chunk_avg=cfg.chunk_avg,
+        pack_size=cfg.pack_size,
+        packs=len(packs),
+        stored_bytes=sum(p.size for p in packs),
+        snapshots=Counter(s.kind for s in repository.snapshots()),
+        locks=[_lock(lock, now) for lock in sorted(read_locks(repository.store), key=lambda lock: lock.created)],
+    )
+    ctx.emit(doc, text.repo_info)
+
+
+def _lock(lock: LockInfo, now: float) -> dict:
+    """A lock as its document shows it: the id from its object name, the holder's epoch times as UTC times."""
+    return {
+        "id": lock.name.removeprefix("locks/"),
+        "exclusive": lock.exclusive,
+        "command": lock.command,
+        "host": lock.host,
+        "pid": lock.pid,
+        "created": datetime.fromtimestamp(lock.created, UTC),
+        "refreshed": datetime.fromtimestamp(lock.refreshed, UTC),
+        "stale": lock.is_stale(now),
     }
-    ctx.result(data, "\n".join(f"{k:15} {v}" for k, v in data.items()))

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 import click
 
 from qfbackup.catalog.plan import plan_restore
+from qfbackup.cli import complete
 from qfbackup.cli.context import CliContext
 from qfbackup.errors import UsageError
-from qfbackup.ops.restore.cluster import restore_local, restore_remote
+from qfbackup.ops.restore.cluster import RestoreResult, restore_local, restore_remote
+from qfbackup.output.document import document, jsonable
+from qfbackup.output.text.restore import plan_text, restore_text
 from qfbackup.pg.recovery import ACTIONS, Target
 
 
@@ -42,7 +44,7 @@ def _archive_dir(ctx: CliContext, opts: dict) -> str | None:
 
 
 @click.group(invoke_without_command=True)
-@click.option("--cluster", help="The cluster to restore (as named in the policy).")
+@click.option("--cluster", shell_complete=complete.clusters, help="The cluster to restore (as named in the policy).")
 @click.option("--pitr", metavar="TIME", help="Recover to this time (ISO 8601 with zone, e.g. 2026-11-26T03:14:00Z).")
 @click.option("--latest", is_flag=True, help="Recover to the end of the stored WAL.")
 @click.option("--target-lsn", metavar="LSN", help="Recover to this WAL position.")
@@ -55,7 +57,13 @@ def _archive_dir(ctx: CliContext, opts: dict) -> str | None:
 )
 @click.option("--target-exclusive", is_flag=True, help="Stop just before the target instead of just after it.")
 @click.option("--timeline", type=int, help="Recover along this timeline (default: the latest stored).")
-@click.option("--backup", "backup_id", metavar="ID", help="Use this base backup instead of the planned one.")
+@click.option(
+    "--backup",
+    "backup_id",
+    metavar="ID",
+    shell_complete=complete.base_backup_id,
+    help="Use this base backup instead of the planned one.",
+)
 @click.option("--to", "to", metavar="DIR", help="The new data directory (empty or absent).")
 @click.option("--host", help="Restore onto this host from the policy (over SSH) instead of this machine.")
 @click.option("--action", type=click.Choice(ACTIONS), help="At the target: promote, pause (default) or shutdown.")
@@ -117,16 +125,18 @@ def restore(click_ctx: click.Context, **opts) -> None:
             repository, opts["cluster"], target, timeline=opts["timeline"], backup_id=opts["backup_id"],
             snapshots=snapshots,
         )  # fmt: skip
+        plan_doc = jsonable(plan.to_dict())
         if opts["dry_run"]:
-            ctx.result(plan.to_dict(), plan.describe() + "\n(dry run: nothing was changed)")
+            ctx.emit(document("restore", dry_run=True, plan=plan_doc, restored=None), restore_text)
             plan.check_complete(accept=opts["accept_earlier"])  # the dry run of a refused restore fails the same way
             return
-        ctx.info(plan.describe())
+        ctx.info(plan_text(plan_doc))
         plan.check_complete(accept=opts["accept_earlier"])  # before anything is written
         if plan.unreadable or plan.newer_elsewhere or (plan.degraded and target.kind == "latest"):
             ctx.warn(f"this restore may not be what the repository could give: {plan.shortfall()}")  # even with -q
         action = opts["action"] or ("promote" if target.kind == "latest" else "pause")
-        with ctx.progress("writing base backup", total=plan.base_bytes) as progress:
+        # one bar for the base backup's tar, then the WAL staged as it is fetched: both sizes are in the plan
+        with ctx.progress("restoring base backup + WAL", total=plan.base_bytes + plan.wal_bytes) as progress:
             if opts["host"]:
                 result = restore_remote(
                     repository,
@@ -150,17 +160,25 @@ def restore(click_ctx: click.Context, **opts) -> None:
                     archive_dir=archive_dir,
                     progress=progress,
                 )
-    where = f"{result.host}:{result.data_dir}" if result.host else result.data_dir
-    human = [
-        f"restored base backup {plan.backup.short_id} into {where} ({result.write_seconds:.1f} s); "
-        f"staged {result.wal_files} WAL file(s) in {result.spool} ({result.fetch_seconds:.1f} s)",
-        f"recovery target: {target.describe()}, then {action}",
-        f"the new primary: archives WAL into {archive_dir} from the start"
-        if archive_dir
-        else "a copy: archive_mode = off (it never archives; restore with --as-primary to make a new primary)",
-        *result.next_steps,
-    ]
-    ctx.result(asdict(result), "\n".join(human))
+    restored = _restored(result, action, archive_dir)
+    ctx.emit(document("restore", dry_run=False, plan=plan_doc, restored=restored), restore_text)
+
+
+def _restored(result: RestoreResult, action: str, archive_dir: str | None) -> dict:
+    """What ``restore`` wrote, as its document says it (docs/json.md)."""
+    return {
+        "data_dir": result.data_dir,
+        "host": result.host,
+        "spool": result.spool,
+        "restore_command": result.restore_command,
+        "action": action,
+        "archive_dir": archive_dir,
+        "bytes_written": result.bytes_written,
+        "write_seconds": result.write_seconds,
+        "wal_files": result.wal_files,
+        "fetch_seconds": result.fetch_seconds,
+        "next_steps": [{"message": step} for step in result.next_steps],
+    }
 
 
 from qfbackup.cli.restore_dump_cmd import restore_dump_cmd  # noqa: E402

@@ -1,27 +1,37 @@
 """``qfbackup restore dump``: a logical dump back into a server (globals, then pg_restore), or out to files.
 
 Thin on purpose: choosing the dump, the checks on the target and the restore itself are in
-ops/restore/dump.py; this module holds the lock, shows progress and renders the result.
+ops/restore/dump.py; this module holds the lock, shows progress and builds the document (docs/json.md) that
+output/text/restore.py renders.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import click
 
 from qfbackup.catalog.dumps import choose_dump
+from qfbackup.cli import complete
 from qfbackup.cli.context import CliContext, pass_ctx
 from qfbackup.errors import UsageError
-from qfbackup.ops.restore.dump import plan_dump_restore, restore_dump
-from qfbackup.ops.restore.dump_files import dump_files_plan, write_dump_files
+from qfbackup.ops.restore.dump import DumpRestorePlan, DumpRestoreResult, plan_dump_restore, restore_dump
+from qfbackup.ops.restore.dump_files import DumpFilesResult, dump_files_plan, write_dump_files
+from qfbackup.output.document import document
+from qfbackup.output.text.restore import dump_plan_text, restore_dump_text
 
-MB = 1_000_000
+COMMAND = "restore dump"
 
 
 @click.command("dump")
-@click.option("--cluster", "cluster_name", required=True, help="The cluster the dump was taken from.")
+@click.option(
+    "--cluster",
+    "cluster_name",
+    required=True,
+    shell_complete=complete.clusters,
+    help="The cluster the dump was taken from.",
+)
 @click.option("--db", "database", required=True, help="The database to restore.")
 @click.option(
     "--to-dsn",
@@ -42,7 +52,13 @@ MB = 1_000_000
     type=click.Path(file_okay=False, path_type=Path),
     help="Where --jobs > 1 stages the dump file (default: the policy's cache_dir, else the temp directory).",
 )
-@click.option("--snapshot", "snapshot_id", metavar="ID", help="Restore the dump in this snapshot, not the newest.")
+@click.option(
+    "--snapshot",
+    "snapshot_id",
+    metavar="ID",
+    shell_complete=complete.dump_id,
+    help="Restore the dump in this snapshot, not the newest.",
+)
 @click.option("--no-globals", is_flag=True, help="Do not restore roles/tablespaces (they already exist).")
 @click.option("--dry-run", is_flag=True, help="Only print what would be done (the target is inspected, not changed).")
 @pass_ctx
@@ -82,23 +98,88 @@ def restore_dump_cmd(
             apply_globals=not no_globals,
         )
         if dry_run:
-            ctx.result({**plan.to_dict(), "dry_run": True}, plan.describe() + "\n(dry run: nothing was changed)")
+            ctx.emit(_server_doc(plan, None), restore_dump_text)
             return
-        ctx.info(plan.describe(with_warnings=False))  # warnings go to stderr, even under --quiet
+        ctx.info(dump_plan_text(_server_doc(plan, None), with_warnings=False))  # warnings: stderr, even with -q
         for w in plan.warnings:
             ctx.warn(w)
         with ctx.progress(f"restoring {database}", total=plan.dump_bytes) as progress:
             result = restore_dump(repository, plan, choice, target, tools, progress=progress, warn=ctx.warn)
-    human = [
-        f"restored {database} from dump snapshot {plan.snapshot[:12]} into database {plan.target_db} "
-        f"({plan.dump_bytes / MB:.1f} MB, pg_restore {result.restore_seconds:.1f} s"
-        + (f", staging {result.staging_seconds:.1f} s" if plan.staging_dir else "")
-        + ")",
-    ]
-    if result.globals_errors_ignored:
-        human.append(f"globals: {len(result.globals_errors_ignored)} expected error(s) ignored (objects exist):")
-        human += [f"  {e}" for e in result.globals_errors_ignored]
-    ctx.result(asdict(result), "\n".join(human))
+    ctx.emit(_server_doc(plan, result), restore_dump_text)
+
+
+def _messages(texts: list[str]) -> list[dict[str, str]]:
+    return [{"message": t} for t in texts]
+
+
+def _server_doc(plan: DumpRestorePlan, result: DumpRestoreResult | None) -> dict[str, Any]:
+    """``restore dump --to-dsn``'s document: the plan, and what was done (None: a dry run)."""
+    restored = None
+    if result is not None:
+        restored = {
+            "bytes": result.bytes_restored,
+            "seconds": result.globals_seconds + result.staging_seconds + result.restore_seconds,
+            "globals_errors_ignored": _messages(result.globals_errors_ignored),
+            "globals_seconds": result.globals_seconds,
+            "staging_seconds": result.staging_seconds if plan.staging_dir else None,
+            "pg_restore_seconds": result.restore_seconds,
+        }
+    return document(
+        COMMAND,
+        dry_run=result is None,
+        cluster=plan.cluster,
+        database=plan.db,
+        snapshot_id=plan.snapshot,
+        snapshot_time=plan.snapshot_time,
+        dump_bytes=plan.dump_bytes,
+        globals_snapshot_id=plan.globals_snapshot,
+        globals_bytes=plan.globals_bytes,
+        to_dsn={
+            "target": plan.target,
+            "target_db": plan.target_db,
+            "create": plan.create,
+            "apply_globals": plan.apply_globals,
+            "jobs": plan.jobs,
+            "staging_dir": plan.staging_dir,
+            "pg_bin_dir": plan.pg_bin_dir,
+            "pg_restore_version": plan.pg_restore_version,
+            "target_server_version_num": plan.target_server_version_num,
+        },
+        to_file=None,
+        warnings=_messages(plan.warnings),
+        next_steps=[],
+        restored=restored,
+    )
+
+
+def _files_doc(res: DumpFilesResult, *, dry_run: bool) -> dict[str, Any]:
+    """``restore dump --to-file``'s document."""
+    restored = None
+    if not dry_run:
+        restored = {
+            "bytes": res.dump_bytes + (res.globals_bytes if res.globals_file else 0),
+            "seconds": res.seconds,
+            "globals_errors_ignored": [],
+            "globals_seconds": None,
+            "staging_seconds": None,
+            "pg_restore_seconds": None,
+        }
+    return document(
+        COMMAND,
+        dry_run=dry_run,
+        cluster=res.cluster,
+        database=res.db,
+        snapshot_id=res.snapshot,
+        snapshot_time=res.snapshot_time,
+        dump_bytes=res.dump_bytes,
+        globals_snapshot_id=res.globals_snapshot,
+        globals_bytes=res.globals_bytes,
+        to_dsn=None,
+        to_file={"dump_file": res.dump_file, "globals_file": res.globals_file},
+        warnings=[],
+        next_steps=_messages(res.next_steps),
+        restored=restored,
+    )
 
 
 def _to_file(
@@ -112,21 +193,8 @@ def _to_file(
 ) -> None:
     choice = choose_dump(repository, cluster_name, database, snapshot_id)
     if dry_run:
-        res = dump_files_plan(choice, path)
-        ctx.result(
-            {**asdict(res), "dry_run": True},
-            f"would write {res.dump_file} ({res.dump_bytes} bytes) from snapshot {res.snapshot[:12]}"
-            + (f" and {res.globals_file}" if res.globals_file else "")
-            + "\n(dry run: nothing was changed)",
-        )
+        ctx.emit(_files_doc(dump_files_plan(choice, path), dry_run=True), restore_dump_text)
         return
     with ctx.progress(f"writing {path.name}", total=choice.stream.size) as progress:
         res = write_dump_files(repository, choice, path, progress=progress)
-    lines = [
-        f"wrote {res.dump_file} ({res.dump_bytes / MB:.1f} MB, pg_dump custom format) from dump snapshot "
-        f"{res.snapshot[:12]} ({res.snapshot_time[:19]} UTC)",
-    ]
-    if res.globals_file:
-        lines.append(f"wrote {res.globals_file} (roles and tablespaces)")
-    lines += ["to restore:", *(f"  {s}" for s in res.next_steps)]
-    ctx.result(asdict(res), "\n".join(lines))
+    ctx.emit(_files_doc(res, dry_run=False), restore_dump_text)

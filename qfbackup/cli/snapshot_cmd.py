@@ -7,8 +7,11 @@ from pathlib import Path
 
 import click
 
+from qfbackup.cli import complete
 from qfbackup.cli.context import CliContext, pass_ctx
 from qfbackup.ops.ingest.files import backup_directory, restore_directory
+from qfbackup.output.document import document
+from qfbackup.output.text import repository as text
 
 
 @click.group()
@@ -31,24 +34,28 @@ def create(ctx: CliContext, path: Path, tags: tuple[str, ...], excludes: tuple[s
     with ctx.lock(repository, "snapshot create"), ctx.progress(f"backing up {path}") as progress:
         res = backup_directory(repository, path, tags=tags, exclude=exclude if excludes else None, progress=progress)
     s = res.snapshot
-    ctx.result(
-        {
-            "snapshot": s.id,
-            "source": s.source,
-            "files": res.files,
-            "dirs": res.dirs,
-            "stats": s.stats,
-            "bytes_in": res.bytes_in,
-            "bytes_new": res.bytes_new,
-            "bytes_stored": res.bytes_stored,
-        },
-        f"snapshot {s.short_id} of {s.source}: {res.files} files, {res.bytes_in} bytes read, "
-        f"{res.bytes_stored} bytes stored (new)",
+    doc = document(
+        "snapshot create",
+        id=s.id,
+        kind=s.kind,
+        source=s.source,
+        time=s.time,
+        tags=s.tags,
+        files=res.files,
+        dirs=res.dirs,
+        bytes_in=res.bytes_in,
+        bytes_new=res.bytes_new,
+        bytes_stored=res.bytes_stored,
     )
+    ctx.emit(doc, text.snapshot_create)
 
 
 @snapshot.command("list")
-@click.option("--kind", help="Only snapshots of this kind (files, basebackup, wal, dump...).")
+@click.option(
+    "--kind",
+    shell_complete=complete.snapshot_kinds,
+    help="Only snapshots of this kind (files, basebackup, wal, dump...).",
+)
 @click.option("--tag", help="Only snapshots with this tag.")
 @pass_ctx
 def list_(ctx: CliContext, kind: str | None, tag: str | None) -> None:
@@ -69,12 +76,11 @@ def list_(ctx: CliContext, kind: str | None, tag: str | None) -> None:
         }
         for s in snaps
     ]
-    lines = [f"{r['id'][:12]}  {r['time'][:19]}  {r['kind']:10} {r['source']}  {','.join(r['tags'])}" for r in rows]
-    ctx.result(rows, "\n".join(lines) if lines else "no snapshots")
+    ctx.emit(document("snapshot list", snapshots=rows), text.snapshot_list)
 
 
 @snapshot.command()
-@click.argument("snapshot_id")
+@click.argument("snapshot_id", shell_complete=complete.file_set_id)
 @click.argument("target", type=click.Path(file_okay=False, path_type=Path))
 @pass_ctx
 def restore(ctx: CliContext, snapshot_id: str, target: Path) -> None:
@@ -84,7 +90,4 @@ def restore(ctx: CliContext, snapshot_id: str, target: Path) -> None:
         snap = repository.snapshot(snapshot_id)
         with ctx.progress(f"restoring {snap.short_id}", total=snap.stats.get("bytes_in")) as progress:
             files = restore_directory(repository, snap, target, progress=progress)
-    ctx.result(
-        {"snapshot": snap.id, "target": str(target), "files": files},
-        f"restored {files} files of snapshot {snap.short_id} into {target}",
-    )
+    ctx.emit(document("snapshot restore", snapshot_id=snap.id, target=target, files=files), text.snapshot_restore)

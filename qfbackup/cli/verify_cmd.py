@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import click
 
 from qfbackup.cli.context import CliContext, pass_ctx
 from qfbackup.errors import IntegrityError
-from qfbackup.repo.check import verify as run_verify
+from qfbackup.output.document import document
+from qfbackup.output.text import repository as text
+from qfbackup.repo.check import Verifier
 
 
 @click.command()
@@ -24,31 +24,35 @@ from qfbackup.repo.check import verify as run_verify
 def verify(ctx: CliContext, read_data: bool, subset: float) -> None:
     """Check the repository; exit 4 and name every missing or corrupt object."""
     repository = ctx.open_repo(cache=False)  # verify looks at the repository itself, never at local copies
-    with ctx.lock(repository, "verify", read_only=True), ctx.progress("reading packs") as progress:
-        report = run_verify(repository, read_data=read_data, subset=subset, progress=progress)
-    data = asdict(report)
-    data["ok"] = report.ok
-    lines = [
-        f"{report.snapshots} snapshots, {report.indexes} indexes, {report.packs} packs checked"
-        + (
-            f"; read {report.packs_read} packs ({report.bytes_read} bytes, {report.blobs_checked} blobs)"
-            if read_data
-            else ""
-        )
-    ]
-    if report.orphan_packs:
-        lines.append(
-            f"{len(report.orphan_packs)} unreferenced pack(s) from interrupted backups "
-            "(harmless; `qfbackup repo cleanup` removes them)"
-        )
-    lines += [f"ERROR {p.describe()}" for p in report.errors]
+    with ctx.lock(repository, "verify", read_only=True):
+        verifier = Verifier(repository)
+        if read_data:
+            plan = verifier.plan_read(subset)
+            with ctx.progress("reading packs", total=plan.bytes) as progress:
+                verifier.read_data(plan, progress=progress)
+    report = verifier.report
+    doc = document(
+        "verify",
+        ok=report.ok,
+        snapshots=report.snapshots,
+        indexes=report.indexes,
+        packs=report.packs,
+        read_data=read_data,
+        subset=subset,
+        packs_read=report.packs_read,
+        bytes_read=report.bytes_read,
+        blobs_checked=report.blobs_checked,
+        errors=report.errors,
+        orphan_packs=report.orphan_packs,
+    )
     if report.ok:
-        ctx.result(data, "\n".join([*lines, "repository OK"]))
+        ctx.emit(doc, text.verify)
         return
-    ctx.result(data, None)
-    if not ctx.as_json:
-        for line in lines:
-            click.echo(line, err=True)
+    # The problems are the failure: in words on stderr (even under -q, as cron mails it), JSON on stdout.
+    if ctx.as_json:
+        ctx.emit(doc)
+    else:
+        click.echo(text.verify(doc), err=True)
     raise IntegrityError(
         f"{len(report.errors)} problem(s) found",
         hint="see the ERROR lines; restore affected data "

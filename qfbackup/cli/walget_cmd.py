@@ -6,12 +6,13 @@ from pathlib import Path
 
 import click
 
+from qfbackup.cli import complete
 from qfbackup.cli.context import CliContext, pass_ctx
 from qfbackup.ops.restore.wal_get import wal_get
 
 
 @click.command("wal-get")
-@click.option("--cluster", required=True, help="Cluster whose WAL to serve.")
+@click.option("--cluster", required=True, shell_complete=complete.clusters, help="Cluster whose WAL to serve.")
 @click.option("--spool", type=click.Path(file_okay=False, path_type=Path), help="Staged WAL to serve first.")
 @click.option("--prefetch", type=int, default=8, show_default=True, help="Segments to fetch ahead into the spool.")
 @click.argument("name")

@@ -2,6 +2,9 @@
 
 The content goes to a temporary file in the same directory (so the rename cannot cross filesystems), is
 fsynced, renamed over the final name, and the directory is fsynced so the rename itself survives a power cut.
+``durable=False`` skips both fsyncs and keeps the rest: for files that are checked on every read and cheap to
+make again (the local store cache), where a power cut may lose the file but never exposes half of it to a reader
+of the running system.
 A writer killed half-way leaves only a temporary file whose name contains ``TEMP_MARK``; whoever owns the
 directory removes those (the repository's ``cleanup_temp``, or nobody needs to: they never shadow a real name).
 """
@@ -34,13 +37,13 @@ def fsync_dir(path: Path) -> None:
 
 
 @contextmanager
-def atomic_writer(path: Path, *, mode: int = 0o666, replace: bool = True) -> Iterator[BinaryIO]:
+def atomic_writer(path: Path, *, mode: int = 0o666, replace: bool = True, durable: bool = True) -> Iterator[BinaryIO]:
     """Yield a binary file; when the block ends normally its content appears under ``path``.
 
     ``mode`` is the new file's permission (the umask applies, as for ``open``); pass 0o600 for anything
     private. ``replace=False`` refuses to overwrite an existing ``path`` (``FileExistsError``), without a
-    window in which two writers could both succeed. On any exception the temporary file is removed and
-    ``path`` is untouched.
+    window in which two writers could both succeed. ``durable=False``: no fsync of the file or the directory
+    (still atomic). On any exception the temporary file is removed and ``path`` is untouched.
     """
     path = Path(path)
     tmp = temp_path(path)
@@ -48,26 +51,33 @@ def atomic_writer(path: Path, *, mode: int = 0o666, replace: bool = True) -> Ite
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         if replace:
             os.replace(tmp, path)
         else:
             os.link(tmp, path)  # fails with FileExistsError if someone else's file is there
             tmp.unlink()
-        fsync_dir(path.parent)
+        if durable:
+            fsync_dir(path.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
 def write_atomic(
-    path: Path, data: bytes | str | Iterable[bytes] | BinaryIO, *, mode: int = 0o666, replace: bool = True
+    path: Path,
+    data: bytes | str | Iterable[bytes] | BinaryIO,
+    *,
+    mode: int = 0o666,
+    replace: bool = True,
+    durable: bool = True,
 ) -> int:
     """Write ``data`` (bytes, text, an iterable of chunks, or a readable binary file) via ``atomic_writer``;
     returns the number of bytes written."""
     size = 0
-    with atomic_writer(path, mode=mode, replace=replace) as f:
+    with atomic_writer(path, mode=mode, replace=replace, durable=durable) as f:
         if isinstance(data, str):
             data = data.encode()
         if isinstance(data, bytes | bytearray | memoryview):

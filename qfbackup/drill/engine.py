@@ -206,9 +206,6 @@ class Engine:
             f.writelines(f"{k}={v}\n" for k, v in spec.env.items())
         return path
 
-    def describe(self) -> dict[str, Any]:
-        return {"engine": self.kind, "binary": self.binary, "cache_dir": str(self.cache_dir)}
-
 
 @dataclass
 class PodmanEngine(Engine):
@@ -297,6 +294,3 @@ class DockerEngine(Engine):
             labels = dict(kv.split("=", 1) for kv in (row.get("Labels") or "").split(",") if "=" in kv)
             rows.append({"name": row.get("Names", "?").split(",")[0], "labels": labels})
         return rows
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "docker_host": self.env.get("DOCKER_HOST")}

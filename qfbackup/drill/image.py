@@ -32,7 +32,7 @@ from qfbackup.drill.image_build import (
 from qfbackup.drill.manifest import IMAGE_FORMAT, ImageManifest, ImageRef, image_name
 from qfbackup.errors import Failed
 from qfbackup.pg.versions import DEFAULT_MAJOR
-from qfbackup.policy.schema import DEFAULT_CACHE_DIR
+from qfbackup.policy.storage import DEFAULT_CACHE_DIR
 
 
 def default_cache_dir(policy: Any = None) -> Path:

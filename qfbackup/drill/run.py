@@ -5,6 +5,10 @@ fetch (stage the WAL), restore (write the base backup), replay (start PostgreSQL
 or promotes at the end of the WAL), checks (policy SQL invariants, amcheck, a full read). RPO is reported twice:
 how much newer WAL exists than the target, and how old the newest stored WAL is now (what a disaster right now
 would lose). The workspace and the container are removed whatever happens, unless ``keep``.
+
+While it runs, the drill announces each phase it enters to a ``PhaseHook`` (the terminal shows them as they
+happen); what a person sees live is coarser than the measured phases, because the container replays and checks in
+one run.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Protocol
 
+from qfbackup.catalog import kinds
 from qfbackup.catalog.plan import plan_restore
 from qfbackup.catalog.window import Coverage, Window, when
 from qfbackup.common.atomic import write_atomic
@@ -46,21 +52,50 @@ CONTAINER_WAL = "/drill/wal"
 OWNER_FILE = "owner.pid"
 
 
+class PhaseHook(Protocol):
+    """Told when the drill enters a phase (ending the one before); ``total``: the bytes the phase will read, when
+    known. Returns the callback those bytes are counted with as they are read."""
+
+    def __call__(self, name: str, total: int | None = None) -> Callable[[int], None]: ...
+
+
+def _no_phases(name: str, total: int | None = None) -> Callable[[int], None]:
+    return lambda nbytes: None
+
+
+@dataclass
+class DrillTarget:
+    """What the drill restored to: ``spec`` as asked; the rest once it is chosen (None before, or when the
+    drill failed first). ``time`` is ISO 8601 with its offset: the target time, or the dump's time."""
+
+    spec: str  # random | latest | an ISO time | an LSN | dump
+    kind: str | None = None  # time | lsn | latest | dump
+    time: str | None = None
+    lsn: str | None = None
+    database: str | None = None  # dump drills
+
+
 @dataclass
 class DrillResult:
+    """One drill's outcome. ``failures`` and ``proofs`` are the verdict's sentences; ``checks`` its rows
+    (``why`` None when the check held). RTO is the phases' sum (None when nothing was restored); RPO the age of
+    the newest stored WAL (dump drills: of the dump) at drill time; ``target_to_newest_wal_seconds`` how far
+    before the newest stored WAL the target lies (0 for latest, None for an LSN target or a dump)."""
+
     id: str
     kind: str  # pitr | dump
     cluster: str
-    started_at: str
-    target: dict
+    started_at: str  # ISO 8601 with offset
+    target: DrillTarget
     passed: bool = False
     failures: list[str] = field(default_factory=list)
     proofs: list[str] = field(default_factory=list)
     checks: list[dict] = field(default_factory=list)
     phases: dict[str, float] = field(default_factory=dict)
     rto_seconds: float | None = None
-    rpo: dict[str, float | None] = field(default_factory=dict)
-    backup: str | None = None
+    rpo_seconds: float | None = None
+    target_to_newest_wal_seconds: float | None = None
+    snapshot_id: str | None = None  # the base backup (pitr) or the dump restored
     wal_files: int = 0
     engine: str | None = None
     kept: str | None = None
@@ -161,7 +196,7 @@ def new_workspace(cache: Path, drill_id: str) -> Path:
 
 def newest_dump(snapshots, cluster: str, database: str | None):
     """The newest ``dump`` snapshot of ``cluster`` in which ``database`` succeeded, or None."""
-    dumps = [s for s in snapshots if s.kind == "dump" and s.source == cluster]
+    dumps = [s for s in snapshots if s.kind == kinds.DUMP and s.source == cluster]
     good = [s for s in dumps if s.meta.get("databases", {}).get(database, {}).get("status") == "ok"]
     return max(good, key=lambda s: s.time, default=None)
 
@@ -182,6 +217,7 @@ class Drill:
         keep: bool = False,
         before_start: Callable[[Path], None] | None = None,
         log=None,
+        phase: PhaseHook = _no_phases,
     ) -> None:
         self.repo = repo
         self.policy = policy
@@ -189,6 +225,7 @@ class Drill:
         self.keep = keep
         self.before_start = before_start  # sees the workspace just before the container starts (mutation tests)
         self.log = log or (lambda m: None)
+        self.phase = phase
         self.drill = policy.drill
 
     def _history_path(self) -> Path:
@@ -200,7 +237,7 @@ class Drill:
         judge_bounds(
             verdict,
             rto_seconds=result.rto_seconds,
-            rpo_seconds=result.rpo.get("newest_wal_to_now_s"),
+            rpo_seconds=result.rpo_seconds,
             max_rto_minutes=self.drill.max_rto_minutes,
             max_rpo_minutes=self.drill.max_rpo_minutes,
         )
@@ -211,15 +248,18 @@ class Drill:
         history.record(self._history_path(), self.repo.config.id, result.to_dict())
         return result
 
-    def _run(self, result: DrillResult, body: Callable[[Path, object, object], Verdict]) -> DrillResult:
+    def _run(
+        self, result: DrillResult, body: Callable[[Path, object, object, tuple[int, int]], Verdict]
+    ) -> DrillResult:
         work = new_workspace(self.cache, result.id)
         try:
+            self.phase("prepare")
             major = self.policy.cluster(result.cluster).pg_version
             image = drill_image(self.cache, major, policy_image=self.drill.image, log=self.log)
             with detect_engine(self.drill.engine, self.cache) as engine:
                 engine.prepare(image)  # docker's one-time import is not part of the RTO
                 result.engine = engine.name
-                verdict = body(work, engine, image)
+                verdict = body(work, engine, image, engine.user_ids(image))
         except (DrillUnavailable, UsageError):
             raise  # no drill could run (exit 11, never on the host instead), or the operator's input was wrong
         except QfError as e:
@@ -252,38 +292,41 @@ class Drill:
         cluster = cluster or self.drill.cluster
         snapshots = self.repo.snapshots()
         rnd = random.Random(seed)
-        result = DrillResult(
-            secrets.token_hex(6),
-            "pitr",
-            cluster,
-            utc_now(),
-            target={"spec": target_spec},
-        )
+        result = DrillResult(secrets.token_hex(6), "pitr", cluster, utc_now(), DrillTarget(target_spec))
 
-        def body(work: Path, engine, image) -> Verdict:
+        def body(work: Path, engine, image, ids: tuple[int, int]) -> Verdict:
+            self.phase("plan")
             coverage, window = current_window(self.repo, cluster, snapshots)
             target = choose_target(target_spec, window, rnd)
-            result.target = {"spec": target_spec, "kind": target.kind, "value": target.value}
+            result.target = DrillTarget(
+                target_spec,
+                target.kind,
+                time=target.time.isoformat() if target.time else None,
+                lsn=target.value if target.kind == "lsn" else None,
+            )
             plan = plan_restore(self.repo, cluster, target, snapshots=snapshots, coverage=coverage)
             staged = plan  # exactly what `qfbackup restore` would stage: the drill tests the real thing
-            result.backup, result.wal_files = plan.backup.id, len(staged.wal_files)
+            result.snapshot_id, result.wal_files = plan.backup.id, len(staged.wal_files)
             newest = window.reach.end_time.timestamp()  # the newest point replay can reach: RPO counts from it
-            result.rpo = {
-                "newest_wal_to_now_s": round(time.time() - newest, 1),
-                "target_to_newest_wal_s": round(newest - target.time.timestamp(), 1)
-                if target.time
-                else 0.0
-                if target.kind == "latest"
-                else None,
-            }
-            uid, gid = engine.user_ids(image)
+            result.rpo_seconds = round(time.time() - newest, 1)
+            if target.time:
+                result.target_to_newest_wal_seconds = round(newest - target.time.timestamp(), 1)
+            elif target.kind == "latest":
+                result.target_to_newest_wal_seconds = 0.0
+            uid, gid = ids
             restored = restore_local(
-                self.repo, staged, work / "data", action="pause", restore_command=f"cp {CONTAINER_WAL}/%f %p"
+                self.repo,
+                staged,
+                work / "data",
+                action="pause",
+                restore_command=f"cp {CONTAINER_WAL}/%f %p",
+                progress=self.phase("restore", plan.base_bytes),
             )
             shutil.move(restored.spool, work / "wal")
             result.phases = {"fetch": round(restored.fetch_seconds, 2), "restore": round(restored.write_seconds, 2)}
             _check_inputs(self.drill.checks_for(cluster), work / "input")
             _make_postgres_writable(work / "out", uid, gid)
+            self.phase("replay and checks")
             run, launched = self._container(engine, image, work, PITR_SCRIPT)
             facts = parse(run.stdout)
             logs = _logs(work / "out")
@@ -311,35 +354,33 @@ class Drill:
     def dump(self, cluster: str | None = None, database: str | None = None) -> DrillResult:
         cluster = cluster or self.drill.cluster
         snapshots = self.repo.snapshots()
-        result = DrillResult(
-            secrets.token_hex(6),
-            "dump",
-            cluster,
-            utc_now(),
-            target={"spec": "dump"},
-        )
+        result = DrillResult(secrets.token_hex(6), "dump", cluster, utc_now(), DrillTarget("dump"))
 
-        def body(work: Path, engine, image) -> Verdict:
+        def body(work: Path, engine, image, ids: tuple[int, int]) -> Verdict:
             check_readable(self.repo)  # the newest dump may be the unreadable one: never drill an older instead
             db = database or next(iter(self.policy.cluster(cluster).databases), None)
             snap = newest_dump(snapshots, cluster, db)
             if snap is None:
                 return Verdict(failures=[f"no successful dump of {cluster}/{db} in the repository"])
-            result.backup = snap.id
-            result.target = {"spec": "dump", "kind": "dump", "value": f"{db} @ {snap.time}"}
-            result.rpo = {"newest_wal_to_now_s": round(time.time() - parse_time(snap.time).timestamp(), 1)}
-            uid, gid = engine.user_ids(image)
+            result.snapshot_id = snap.id
+            snap_time = parse_time(snap.time)
+            result.target = DrillTarget("dump", "dump", time=snap_time.isoformat(), database=db)
+            result.rpo_seconds = round(time.time() - snap_time.timestamp(), 1)
+            uid, gid = ids
             t0 = time.monotonic()
             checks = [c for c in self.drill.checks_for(cluster) if c.database == db]
             _check_inputs(checks, work / "input")
-            for name, stream in ((f"db/{db}.dump", "db.dump"), ("globals.sql", "globals.sql")):
-                if name in snap.streams:
-                    with open(work / "input" / stream, "wb") as f:
-                        for chunk in self.repo.read_stream(snap.streams[name]):
-                            f.write(chunk)
+            wanted = ((f"db/{db}.dump", "db.dump"), ("globals.sql", "globals.sql"))
+            streams = [(snap.streams[name], local) for name, local in wanted if name in snap.streams]
+            progress = self.phase("fetch", sum(ref.size for ref, _ in streams))
+            for ref, local in streams:
+                with open(work / "input" / local, "wb") as f:
+                    for chunk in self.repo.read_stream(ref, progress=progress):
+                        f.write(chunk)
             result.phases = {"fetch": round(time.monotonic() - t0, 2)}
             for d in ("data", "out", "wal"):
                 _make_postgres_writable(work / d, uid, gid)
+            self.phase("restore and checks")
             run, launched = self._container(engine, image, work, DUMP_SCRIPT)
             facts = parse(run.stdout)
             logs = _logs(work / "out")

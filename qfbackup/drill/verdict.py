@@ -24,7 +24,7 @@ from qfbackup.pg.recovery import Target, parse_time
 
 if TYPE_CHECKING:
     from qfbackup.drill.container import ContainerResult
-    from qfbackup.policy.schema import DrillCheck
+    from qfbackup.policy.jobs import DrillCheck
 
 
 @dataclass

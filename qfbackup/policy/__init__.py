@@ -1,48 +1,11 @@
 """Backup policies: policies/*.toml loaded into typed, validated, frozen dataclasses.
 
-Every other module takes its configuration from a ``Policy``; nothing else reads the TOML. docs/policy.md documents
-each key; ``qfbackup policy check`` prints the effective policy with secrets redacted.
+Every other module takes its configuration from a ``Policy`` (schema.py; its sections in storage.py, sources.py and
+jobs.py); nothing else reads the TOML. docs/policy.md documents each key; ``qfbackup policy check`` prints the
+effective policy with secrets redacted. The package offers only its two entry points; every class is imported from
+its own module.
 """
 
-from qfbackup.policy.expect import Expectation, ExpectSyntaxError, parse_expectation
 from qfbackup.policy.load import load_policy, parse_policy
-from qfbackup.policy.schema import (
-    PASSPHRASE_ENV,
-    Alerts,
-    Cluster,
-    ClusterRetention,
-    Drill,
-    DrillCheck,
-    FileSet,
-    FileSource,
-    Host,
-    KeepRule,
-    Offsite,
-    Policy,
-    Repository,
-    Retention,
-    Schedule,
-)
 
-__all__ = [
-    "PASSPHRASE_ENV",
-    "Alerts",
-    "Cluster",
-    "ClusterRetention",
-    "Drill",
-    "DrillCheck",
-    "ExpectSyntaxError",
-    "Expectation",
-    "FileSet",
-    "FileSource",
-    "Host",
-    "KeepRule",
-    "Offsite",
-    "Policy",
-    "Repository",
-    "Retention",
-    "Schedule",
-    "load_policy",
-    "parse_expectation",
-    "parse_policy",
-]
+__all__ = ["load_policy", "parse_policy"]

@@ -15,8 +15,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from qfbackup.policy.jobs import ClusterRetention
 from qfbackup.policy.reader import Problems
-from qfbackup.policy.schema import NOT_IMPLEMENTED, ClusterRetention, Policy, PolicyWarning
+from qfbackup.policy.schema import Policy, PolicyWarning
+from qfbackup.policy.unimplemented import NOT_IMPLEMENTED
 
 
 def crosscheck(policy: Policy, problems: Problems) -> Policy:

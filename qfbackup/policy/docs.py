@@ -1,4 +1,4 @@
-"""docs/policy.md's key tables, generated from the key declarations in schema.py so they cannot drift.
+"""docs/policy.md's key tables, generated from the key declarations (storage, sources, jobs, schema): no drift.
 
 The prose of docs/policy.md is written by hand; each table sits between ``<!-- keys NAME -->`` and
 ``<!-- end keys -->`` and is rewritten from ``TABLES[NAME]``. ``python -m qfbackup.policy.docs`` rewrites the file
@@ -7,30 +7,19 @@ The prose of docs/policy.md is written by hand; each table sits between ``<!-- k
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import re
 import sys
 from pathlib import Path, PurePath
 from typing import Any
 
+from qfbackup.common import docfile
+from qfbackup.policy.jobs import Alerts, Drill, DrillCheck, KeepRule, Retention, Schedule
 from qfbackup.policy.keys import DERIVED, KeySpec, declared_default, declared_keys
 from qfbackup.policy.reader import REQUIRED
-from qfbackup.policy.schema import (
-    Alerts,
-    Cluster,
-    Drill,
-    DrillCheck,
-    FileSet,
-    FileSource,
-    Host,
-    KeepRule,
-    Offsite,
-    Policy,
-    Repository,
-    Retention,
-    Schedule,
-)
+from qfbackup.policy.schema import Policy
+from qfbackup.policy.sources import Cluster, FileSet, FileSource, Host
+from qfbackup.policy.storage import Offsite, Repository
 
 TABLES: dict[str, type] = {
     "top": Policy,
@@ -137,20 +126,7 @@ def render_doc(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m qfbackup.policy.docs", description=__doc__.split("\n")[0])
-    parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_DOC)
-    parser.add_argument("--check", action="store_true", help="only report whether the file is up to date")
-    args = parser.parse_args(argv)
-    text = args.path.read_text()
-    new = render_doc(text)
-    if new == text:
-        return 0
-    if args.check:
-        print(f"{args.path} is out of date: run python -m qfbackup.policy.docs {args.path}", file=sys.stderr)
-        return 1
-    args.path.write_text(new)
-    print(f"rewrote the key tables of {args.path}")
-    return 0
+    return docfile.main("qfbackup.policy.docs", __doc__.split("\n")[0], DEFAULT_DOC, render_doc, argv)
 
 
 if __name__ == "__main__":

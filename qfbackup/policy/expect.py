@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+from qfbackup.errors import ExpectSyntaxError
+
 _NUMBER = r"[-+]?\d+(?:\.\d+)?"
 _COMPARE = re.compile(rf"^(==|!=|<=|>=|<|>)\s*({_NUMBER})$")
 _BETWEEN = re.compile(rf"^between\s+({_NUMBER})\s+(?:and\s+)?({_NUMBER})$", re.IGNORECASE)
@@ -31,10 +33,6 @@ EXPECT_SYNTAX = (
     'use one of "== N", "!= N", "< N", "<= N", "> N", ">= N", "between A B", "is null", "is not null", '
     '"is true", "is false", "within 15m before target"'
 )
-
-
-class ExpectSyntaxError(ValueError):
-    """An ``expect`` string that is not in the language; the message says what is accepted."""
 
 
 @dataclass(frozen=True)

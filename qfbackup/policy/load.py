@@ -16,7 +16,7 @@ from qfbackup.errors import PolicyError
 from qfbackup.policy.crosscheck import check_secret_files, crosscheck, not_implemented_warnings, soft_warnings
 from qfbackup.policy.keys import read_keys
 from qfbackup.policy.reader import Problems, Table
-from qfbackup.policy.schema import Policy, PolicyWarning, Repository
+from qfbackup.policy.schema import Policy, PolicyWarning
 from qfbackup.policy.sections import (
     REPO_SECRET_FIX,
     S3_SECRET_FIX,
@@ -31,6 +31,7 @@ from qfbackup.policy.sections import (
     parse_retention,
     parse_schedule,
 )
+from qfbackup.policy.storage import Repository
 
 SUPPORTED_VERSIONS = (1,)
 POLICY_FIX = "pass --policy FILE or set $QFBACKUP_POLICY (start from policies/quantum-forge.toml)"

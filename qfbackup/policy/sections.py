@@ -1,9 +1,9 @@
 """One parser per policy section: raw TOML table in, dataclass out, problems recorded on the way.
 
 Each parser reads its section's declared keys (``keys.read_keys``: kind, range and default come from the field
-declarations in schema.py) and adds what a declaration cannot say: checks that combine keys, URL and name forms,
-the syntax of ``expect``, nested tables. Whether names refer to each other correctly is checked afterwards, in
-``crosscheck``, once every section is known.
+declarations in storage.py, sources.py and jobs.py) and adds what a declaration cannot say: checks that combine
+keys, URL and name forms, the syntax of ``expect``, nested tables. Whether names refer to each other correctly is
+checked afterwards, in ``crosscheck``, once every section is known.
 """
 
 from __future__ import annotations
@@ -12,26 +12,15 @@ import re
 import zoneinfo
 from pathlib import PurePosixPath
 
+from qfbackup.errors import ExpectSyntaxError
 from qfbackup.pg.versions import DEFAULT_MAJOR, debian_bin_dir
-from qfbackup.policy.expect import ExpectSyntaxError, parse_expectation
+from qfbackup.policy.expect import parse_expectation
+from qfbackup.policy.jobs import Alerts, ClusterRetention, Drill, DrillCheck, KeepRule, Retention, Schedule
 from qfbackup.policy.keys import FromEarlier, default_of, read_keys, spec_of
 from qfbackup.policy.reader import LIST_ITEMS, Table, valid_address
 from qfbackup.policy.redact import is_secret_key
-from qfbackup.policy.schema import (
-    Alerts,
-    Cluster,
-    ClusterRetention,
-    Drill,
-    DrillCheck,
-    FileSet,
-    FileSource,
-    Host,
-    KeepRule,
-    Offsite,
-    Repository,
-    Retention,
-    Schedule,
-)
+from qfbackup.policy.sources import Cluster, FileSet, FileSource, Host
+from qfbackup.policy.storage import Offsite, Repository
 
 S3_URL_RE = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/[A-Za-z0-9._/-]*)?$")
 HTTP_URL_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?/?$")

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from qfbackup.errors import IntegrityError, NotFound, UsageError
+from qfbackup.errors import CorruptObject, IntegrityError, NotFound, UsageError
 from qfbackup.repo.crypto import RepoKeys
-from qfbackup.repo.objects import CorruptObject, ObjectKind, open_object, seal_object
+from qfbackup.repo.objects import ObjectKind, open_object, seal_object
 from qfbackup.repo.store import Store
 
 SNAPSHOT_PREFIX = "snapshots/"
@@ -78,14 +78,56 @@ def save_snapshot(store: Store, keys: RepoKeys, snap: Snapshot) -> Snapshot:
     return snap
 
 
+# The keys of a snapshot document and the JSON types their values must have (``to_doc``'s output).
+_REQUIRED = ("kind", "source")
+_DOC_TYPES: dict[str, type | tuple[type, ...]] = {
+    "version": int,
+    "kind": str,
+    "source": str,
+    "time": str,
+    "host": str,
+    "tags": list,
+    "meta": dict,
+    "streams": dict,
+    "tree": (str, type(None)),
+    "stats": dict,
+}
+_STREAM_TYPES: dict[str, type] = {"size": int, "hash": str, "lists": list, "chunks": int}
+
+
+def _layout_problem(doc: dict) -> str | None:
+    """What makes ``doc`` not a snapshot document ``Snapshot.from_doc`` can read, or None. Checked before reading
+    it, so a malformed (but authentic) snapshot is reported as such and a bug in the reader is not."""
+    if unknown := sorted(set(doc) - set(_DOC_TYPES)):
+        return f"unknown keys {unknown}"
+    if missing := [k for k in _REQUIRED if k not in doc]:
+        return f"missing keys {missing}"
+    for k, v in doc.items():
+        if not isinstance(v, _DOC_TYPES[k]):
+            return f"{k} is a {type(v).__name__}"
+    if not all(isinstance(tag, str) for tag in doc.get("tags", [])):
+        return "tags holds something other than text"
+    for label, ref in doc.get("streams", {}).items():
+        if not isinstance(ref, dict) or set(ref) != set(_STREAM_TYPES):
+            return f"stream {label!r} is not a stream reference"
+        if not all(isinstance(ref[k], want) for k, want in _STREAM_TYPES.items()):
+            return f"stream {label!r} has a value of the wrong type"
+        if not all(isinstance(lst, str) for lst in ref["lists"]):
+            return f"stream {label!r} lists something other than blob ids"
+    return None
+
+
 def load_snapshot(store: Store, keys: RepoKeys, snap_id: str) -> Snapshot:
+    """Read, authenticate and check one snapshot. Raises IntegrityError for damaged bytes or a malformed document."""
     name = SNAPSHOT_PREFIX + snap_id
+    data = store.get(name)
     try:
-        return Snapshot.from_doc(snap_id, open_object(keys, ObjectKind.SNAPSHOT, snap_id, store.get(name)))
+        doc = open_object(keys, ObjectKind.SNAPSHOT, snap_id, data)
     except CorruptObject as e:
         raise IntegrityError(f"{name}: {e}") from None
-    except (TypeError, KeyError, AttributeError) as e:
-        raise IntegrityError(f"{name}: unexpected snapshot layout ({e})") from None
+    if problem := _layout_problem(doc):
+        raise IntegrityError(f"{name}: unexpected snapshot layout ({problem})")
+    return Snapshot.from_doc(snap_id, doc)
 
 
 def snapshot_ids(store: Store) -> list[str]:

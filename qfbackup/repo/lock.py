@@ -20,8 +20,8 @@ import time
 from dataclasses import dataclass
 
 from qfbackup.common.process import ProcessIdentity, current, is_alive
-from qfbackup.errors import RepositoryLocked, StorageError
-from qfbackup.repo.store import ObjectMissing, Store
+from qfbackup.errors import ObjectMissing, RepositoryLocked, StorageError
+from qfbackup.repo.store import Store
 
 REFRESH_EVERY = 300.0
 STALE_AFTER = 1800.0

@@ -112,7 +112,8 @@ def seal_object(keys: RepoKeys, kind: ObjectKind, doc: dict, level: int = 3) -> 
 
 
 def open_object(keys: RepoKeys, kind: ObjectKind, name: str, data: bytes) -> dict:
-    """Check an object's bytes against its name, then decrypt. Raises CorruptObject."""
+    """Check an object's bytes against its name, then decrypt to its JSON object. Raises CorruptObject only for
+    what damaged or foreign bytes cause (authentication, zstd, JSON, not an object); a bug propagates as itself."""
     if content_hash(data) != name:
         raise CorruptObject("content does not match its name (corrupted, truncated or swapped)")
     prefix = OBJECT_MAGIC + bytes([kind])
@@ -120,6 +121,9 @@ def open_object(keys: RepoKeys, kind: ObjectKind, name: str, data: bytes) -> dic
         raise CorruptObject("not an object of the expected kind")
     try:
         plain = unseal(keys.enc_key, memoryview(data)[len(prefix) :], prefix)
-        return json.loads(zstandard.ZstdDecompressor().decompressobj().decompress(plain))
-    except (AuthenticationFailed, zstandard.ZstdError, ValueError) as e:
+        doc = json.loads(zstandard.ZstdDecompressor().decompressobj().decompress(plain))
+    except (AuthenticationFailed, zstandard.ZstdError, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CorruptObject(str(e)) from None
+    if not isinstance(doc, dict):
+        raise CorruptObject(f"holds a JSON {type(doc).__name__}, not an object")
+    return doc

@@ -12,11 +12,10 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from qfbackup.errors import IntegrityError
+from qfbackup.errors import CorruptObject, IntegrityError, ObjectMissing
 from qfbackup.repo.catalog import StreamRef
 from qfbackup.repo.index import BlobLocation, pack_name
-from qfbackup.repo.objects import CorruptObject, open_blob
-from qfbackup.repo.store import ObjectMissing
+from qfbackup.repo.objects import open_blob
 
 MAX_RANGE = 8 * 1024 * 1024  # stored bytes per GET
 MAX_RANGE_RAW = 16 * 1024 * 1024  # and decompressed bytes: well-compressing data (21x for pgbench) must not balloon

@@ -19,14 +19,22 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 
 from qfbackup.common.units import utc_now
-from qfbackup.errors import IntegrityError, RepositoryExists, RepositoryNotFound, UnsupportedFormat, UsageError
+from qfbackup.errors import (
+    CorruptObject,
+    IntegrityError,
+    ObjectMissing,
+    RepositoryExists,
+    RepositoryNotFound,
+    UnsupportedFormat,
+    UsageError,
+)
 from qfbackup.repo import catalog, keys
 from qfbackup.repo.catalog import Snapshot
 from qfbackup.repo.crypto import MASTER_SECRET_LEN, RepoKeys, hkdf
 from qfbackup.repo.index import Index, PackRecord, decode_index
 from qfbackup.repo.lock import RepoLock
-from qfbackup.repo.objects import MAX_SUPPORTED_WRITE_VERSION, MIN_SUPPORTED_READ_VERSION, CorruptObject
-from qfbackup.repo.store import ObjectMissing, Store
+from qfbackup.repo.objects import MAX_SUPPORTED_WRITE_VERSION, MIN_SUPPORTED_READ_VERSION
+from qfbackup.repo.store import Store
 
 CONFIG_NAME = "config"
 log = logging.getLogger(__name__)

@@ -18,8 +18,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from qfbackup.errors import QfError, StorageError, UsageError
-from qfbackup.repo.store import ObjectMissing, StoreUnavailable
+from qfbackup.errors import ObjectMissing, QfError, StorageError, StoreUnavailable, UsageError
 
 #: What a call to boto3 may raise that ``translate`` turns into a qfbackup error.
 S3_FAILURES = (ClientError, BotoCoreError, ConnectionError, TimeoutError)

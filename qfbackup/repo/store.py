@@ -14,8 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-from qfbackup.errors import ObjectMissing as ObjectMissing  # re-exported: every Store method's "missing"
-from qfbackup.errors import StoreUnavailable as StoreUnavailable  # re-exported for the store backends
 from qfbackup.errors import UsageError
 
 

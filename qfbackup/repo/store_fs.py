@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from qfbackup.common.atomic import TEMP_MARK, write_atomic
-from qfbackup.errors import StorageError
-from qfbackup.repo.store import ObjectInfo, ObjectMissing, validate_name
+from qfbackup.errors import ObjectMissing, StorageError
+from qfbackup.repo.store import ObjectInfo, validate_name
 
 
 class FsStore:

@@ -7,7 +7,8 @@ import threading
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from qfbackup.repo.store import ObjectInfo, ObjectMissing, validate_name
+from qfbackup.errors import ObjectMissing
+from qfbackup.repo.store import ObjectInfo, validate_name
 
 
 class MemStore:

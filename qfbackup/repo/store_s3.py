@@ -25,14 +25,11 @@ from typing import Any, BinaryIO, TypeVar
 from botocore.exceptions import ClientError
 
 from qfbackup.common.retry import RetryPolicy
-from qfbackup.errors import QfError, UsageError
+from qfbackup.errors import ObjectMissing, QfError, UsageError
 from qfbackup.repo.s3_client import make_client
-from qfbackup.repo.s3_client import parse_s3_url as parse_s3_url  # re-exported: where callers import them
-from qfbackup.repo.s3_client import read_credentials_file as read_credentials_file
 from qfbackup.repo.s3_errors import S3_FAILURES, error_code, http_status, translate
-from qfbackup.repo.s3_transfer import MULTIPART_THRESHOLD as MULTIPART_THRESHOLD
 from qfbackup.repo.s3_transfer import READ_BUFFER, ResumingReader, upload
-from qfbackup.repo.store import ObjectInfo, ObjectMissing, validate_name
+from qfbackup.repo.store import ObjectInfo, validate_name
 from qfbackup.repo.store_retry import RetryingStore
 
 T = TypeVar("T")

@@ -20,11 +20,13 @@ import pytest
 from botocore.exceptions import ResponseStreamingError
 from botocore.stub import Stubber
 
-from qfbackup.errors import NotFound, StorageError, UsageError
-from qfbackup.repo.store import ObjectInfo, ObjectMissing, Store
+from qfbackup.errors import NotFound, ObjectMissing, StorageError, UsageError
+from qfbackup.repo.s3_client import parse_s3_url, read_credentials_file
+from qfbackup.repo.s3_transfer import MULTIPART_THRESHOLD
+from qfbackup.repo.store import ObjectInfo, Store
 from qfbackup.repo.store_fs import FsStore
 from qfbackup.repo.store_mem import MemStore
-from qfbackup.repo.store_s3 import MULTIPART_THRESHOLD, S3Store, parse_s3_url, read_credentials_file
+from qfbackup.repo.store_s3 import S3Store
 
 MiB = 1024 * 1024
 BIG = 20 * MiB + 12345  # over the multipart threshold, not a multiple of the part size

@@ -24,9 +24,9 @@ ALLOWED: dict[str, set[str]] = {
     "catalog": {"errors", "common", "repo", "pg"},
     "ops": {"errors", "common", "repo", "pg", "remote", "policy", "catalog"},
     "drill": {"errors", "common", "repo", "pg", "policy", "catalog", "ops"},
-    "report": {"errors", "common"},
+    "output": {"errors", "common"},
     "sandbox": {"errors", "common", "pg"},
-    "cli": {"errors", "common", "repo", "pg", "remote", "policy", "catalog", "ops", "drill", "report"},
+    "cli": {"errors", "common", "repo", "pg", "remote", "policy", "catalog", "ops", "drill", "output"},
     "__main__": {"cli"},
     "__init__": set(),
 }

@@ -11,6 +11,7 @@ from qfbackup import errors
 from qfbackup.cli import context
 from qfbackup.cli.context import CliContext
 from qfbackup.cli.main import main
+from qfbackup.output.contract import check
 from tests.unit.test_exit_codes_doc import DOC, _tables
 
 
@@ -42,11 +43,12 @@ def _raising(exc: BaseException):
 
 
 def _json_error(err: str) -> dict:
-    """The JSON object: the last line of stderr, and only that line parses as one."""
+    """The JSON object: the last line of stderr, only that line parses as one, and it is what docs/json.md says."""
     lines = err.rstrip("\n").splitlines()
     doc = json.loads(lines[-1])
-    assert not any(line.startswith('{"error"') for line in lines[:-1]), err
-    assert list(doc) == ["error"]
+    assert not any(line.startswith("{") for line in lines[:-1]), err
+    assert list(doc) == ["version", "command", "error"]
+    assert check(doc, stream="stderr") == []
     return doc["error"]
 
 

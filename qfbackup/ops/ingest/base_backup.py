@@ -19,9 +19,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from qfbackup.catalog import kinds
 from qfbackup.common.units import mb_per_s, utc_now
 from qfbackup.errors import BaseBackupFailed, RemoteError, UsageError
-from qfbackup.ops.ingest.server import ServerFacts, remote_detail, server_clock, server_facts
+from qfbackup.ops.ingest.server import (
+    ProgressFactory,
+    ServerFacts,
+    database_sizes,
+    no_progress,
+    remote_detail,
+    server_clock,
+    server_facts,
+)
 from qfbackup.pg.basebackup import (
     LABEL_MEMBER,
     MANIFEST_MEMBER,
@@ -36,14 +45,15 @@ from qfbackup.pg.basebackup import (
 )
 from qfbackup.pg.tarscan import Capture, ScanningReader, TarScanner, TarSummary
 from qfbackup.pg.wal import format_lsn
-from qfbackup.policy.schema import Cluster, Policy
+from qfbackup.policy.schema import Policy
+from qfbackup.policy.sources import Cluster
 from qfbackup.remote.ssh import SshSession
 from qfbackup.remote.targets import open_session
 from qfbackup.repo.catalog import Snapshot, StreamRef
 from qfbackup.repo.repository import Repository
 from qfbackup.repo.writer import RepoWriter
 
-KIND = "basebackup"
+KIND = kinds.BASEBACKUP
 STREAM = "base.tar"
 #: backup_label is ~250 bytes; the manifest's WAL-Ranges and checksum are in its last few hundred bytes (its
 #: per-file list before them grows with the cluster, so only a tail is kept).
@@ -68,36 +78,6 @@ class BaseBackupResult:
     @property
     def throughput_mb_s(self) -> float:
         return mb_per_s(self.bytes_in, self.seconds)
-
-    def summary(self) -> dict[str, object]:
-        """The ``--json`` document: what was stored, how much, how fast, and where it sits in the WAL."""
-        meta = self.snapshot.meta
-        return {
-            "snapshot": self.snapshot.id,
-            "kind": KIND,
-            "cluster": self.cluster,
-            "source_cluster": self.source_cluster,
-            "from_standby": self.from_standby,
-            "streams": {name: ref.size for name, ref in self.snapshot.streams.items()},
-            "bytes_in": self.bytes_in,
-            "bytes_new": self.bytes_new,
-            "bytes_stored": self.bytes_stored,
-            "duration_s": round(self.seconds, 3),
-            "throughput_mb_s": self.throughput_mb_s,
-            **{
-                k: meta[k]
-                for k in (
-                    "start_lsn",
-                    "stop_lsn",
-                    "start_timeline",
-                    "stop_timeline",
-                    "wal_first_segment",
-                    "wal_last_segment",
-                    "system_identifier",
-                    "server_version",
-                )
-            },  # fmt: skip
-        }
 
 
 def backup_source(policy: Policy, cluster_name: str, from_standby: bool | None) -> tuple[Cluster, Cluster]:
@@ -208,7 +188,7 @@ def take_base_backup(
     *,
     from_standby: bool | None = None,
     label: str | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: ProgressFactory = no_progress,
     warn: Callable[[str], None] | None = None,
     workers: int | None = None,
     session_factory: Callable[[Policy, str], SshSession] = open_session,
@@ -217,7 +197,7 @@ def take_base_backup(
 
     Raises BaseBackupFailed (exit 18) if the remote command fails or the connection is lost, TarFormatError /
     BadBackupMetadata (exit 4) if the tar is incomplete or its label and manifest do not add up; in every such
-    case nothing is committed.
+    case nothing is committed. ``progress`` is opened with the size estimate before the tar starts.
     """
     cluster, source = backup_source(policy, cluster_name, from_standby)
     via_standby = source.name != cluster.name
@@ -229,7 +209,16 @@ def take_base_backup(
             facts = server_facts(session, source)
             if via_standby and not facts.in_recovery and warn is not None:
                 warn(f"{source.name} is configured as a standby but is not in recovery (promoted?); backing up anyway")
-            with repo.writer(level=conf.compression_level, workers=workers or conf.workers, progress=progress) as w:
+            # The bar's total is the server's database sizes (pg_database_size, one query) plus the one WAL segment
+            # -X fetch puts in the tar at least, not pg_basebackup's own estimate: that one only reaches its stderr
+            # with -P, which is not read while the tar streams. global/, pg_xact and any further WAL are not
+            # counted, so the bar may end a little past its total.
+            sizes = database_sizes(session, source)
+            total = sum(sizes.values()) + facts.wal_segment_size if sizes is not None else None
+            with (
+                progress(total) as advance,
+                repo.writer(level=conf.compression_level, workers=workers or conf.workers, progress=advance) as w,
+            ):
                 streamed = _stream_tar(session, source, label, facts.wal_segment_size, w)
                 w.flush()  # so the stored-bytes figures are final before they go into the snapshot
                 stats = dict(w.stats)

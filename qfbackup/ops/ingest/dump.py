@@ -16,16 +16,19 @@ from dataclasses import dataclass, field
 
 from qfbackup.catalog.dumps import DUMP_KIND
 from qfbackup.common.units import mb_per_s, utc_now
-from qfbackup.errors import RemoteError, UsageError
+from qfbackup.errors import RemoteCommandFailed, RemoteError, UsageError
 from qfbackup.ops.ingest.server import (
+    ProgressFactory,
     ServerFacts,
+    database_sizes,
+    no_progress,
     remote_detail,
     server_facts,
     tool,
 )
 from qfbackup.pg.dump import GLOBALS, GLOBALS_STREAM, check_db_name, db_stream, pg_dump_argv, pg_dumpall_globals_argv
-from qfbackup.policy.schema import Cluster, Policy
-from qfbackup.remote.command import RemoteCommandFailed
+from qfbackup.policy.schema import Policy
+from qfbackup.policy.sources import Cluster
 from qfbackup.remote.ssh import SshSession
 from qfbackup.remote.targets import open_session
 from qfbackup.repo.catalog import Snapshot, StreamRef
@@ -85,24 +88,6 @@ class DumpResult:
     @property
     def throughput_mb_s(self) -> float:
         return mb_per_s(self.bytes_in, self.seconds)
-
-    def summary(self) -> dict[str, object]:
-        return {
-            "snapshot": self.snapshot.id,
-            "kind": KIND,
-            "cluster": self.cluster,
-            "status": self.snapshot.meta["status"],
-            "databases": {o.name: o.to_meta() for o in self.outcomes if not o.is_globals},
-            "globals": next((o.to_meta() for o in self.outcomes if o.is_globals), None),
-            "failed": self.failed,
-            "streams": {name: ref.size for name, ref in self.snapshot.streams.items()},
-            "bytes_in": self.bytes_in,
-            "bytes_new": self.bytes_new,
-            "bytes_stored": self.bytes_stored,
-            "duration_s": round(self.seconds, 3),
-            "throughput_mb_s": self.throughput_mb_s,
-            "server_version": self.facts.version,
-        }
 
 
 def databases_to_dump(cluster: Cluster, requested: list[str] | tuple[str, ...] | None) -> list[str]:
@@ -216,7 +201,7 @@ def take_dumps(
     *,
     databases: list[str] | tuple[str, ...] | None = None,
     dump_globals: bool | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: ProgressFactory = no_progress,
     workers: int | None = None,
     session_factory: Callable[[Policy, str], SshSession] = open_session,
 ) -> DumpResult:
@@ -238,7 +223,14 @@ def take_dumps(
         version = sessions.get().run([tool(cluster, "pg_dump"), "--version"]).stdout.decode(errors="replace").strip()
         outcomes: list[DumpOutcome] = []
         streams: dict[str, StreamRef] = {}
-        with repo.writer(level=conf.compression_level, workers=workers or conf.workers, progress=progress) as w:
+        # The total is the databases' size on disk (pg_database_size, one query), an upper bound: indexes and free
+        # space are not dumped, so the bar tends to finish early rather than overrun. Globals are too small to count.
+        sizes = database_sizes(sessions.get(), cluster)
+        total = sum(sizes.get(db, 0) for db in dbs) if sizes is not None else None
+        with (
+            progress(total) as advance,
+            repo.writer(level=conf.compression_level, workers=workers or conf.workers, progress=advance) as w,
+        ):
             for job in _jobs(cluster, dbs, with_globals):
                 outcome, ref = _dump_one(sessions, w, job)
                 outcomes.append(outcome)

@@ -12,6 +12,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from qfbackup.catalog import kinds
 from qfbackup.common.atomic import write_atomic
 from qfbackup.errors import UsageError
 from qfbackup.repo.catalog import Snapshot
@@ -79,7 +80,7 @@ def backup_directory(
         root = _store_dir(w, path, counts, exclude)
         snap = w.commit(
             Snapshot(
-                kind="files",
+                kind=kinds.FILES,
                 source=str(path),
                 tags=list(tags),
                 tree=root,

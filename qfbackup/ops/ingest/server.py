@@ -3,18 +3,32 @@
 Every PostgreSQL tool runs on the database host over SSH as the cluster's OS user and connects through the
 cluster's unix socket directory (``-h SOCKET_DIR -p PORT -U USER``), so no database password or TCP listener is
 needed for backups. The facts recorded with every backup (version, system identifier, segment size) come from
-one ``psql`` call here (``server_facts``), which any job that records them can share.
+one ``psql`` call here (``server_facts``), which any job that records them can share; so do the database sizes a
+progress bar's total is estimated from (``database_sizes``) and the shape of that bar (``ProgressFactory``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from qfbackup.errors import RemoteCommandFailed, RemoteError, ServerQueryFailed
 from qfbackup.pg.versions import major_from_version_num
-from qfbackup.policy.schema import Cluster
+from qfbackup.policy.sources import Cluster
 from qfbackup.remote.ssh import SshSession
+
+#: Opens the progress display of a job once it knows its total (bytes; None when it cannot be estimated) and
+#: yields the callback that advances it by a number of bytes. The CLI binds its words and terminal to one; jobs
+#: call it, so the total can come from what only the job learns (the archive listing, the server's sizes).
+ProgressFactory = Callable[[int | None], AbstractContextManager[Callable[[int], None]]]
+
+
+def no_progress(total: int | None) -> AbstractContextManager[Callable[[int], None]]:
+    """The ProgressFactory that shows nothing (library callers and tests)."""
+    return nullcontext(lambda nbytes: None)
+
 
 FACTS_SQL = (
     "select current_setting('server_version_num'), current_setting('server_version'), "
@@ -79,6 +93,16 @@ def server_facts(session: SshSession, cluster: Cluster) -> ServerFacts:
         return ServerFacts(int(num), version, str(int(sysid)), int(segsize), recovery == "t")
     except (IndexError, ValueError):
         raise ServerQueryFailed(cluster.name, session.target.host, f"unexpected answer {rows!r}") from None
+
+
+def database_sizes(session: SshSession, cluster: Cluster) -> dict[str, int] | None:
+    """Each database's size on disk (``pg_database_size``), for a progress bar's total; None when the server
+    will not say (a role without CONNECT on some database): a bar without a total is no reason to fail a backup."""
+    try:
+        rows = psql_rows(session, cluster, "select datname, pg_database_size(oid) from pg_database")
+        return {name: int(size) for name, size in rows}
+    except (ServerQueryFailed, ValueError):
+        return None
 
 
 def server_clock(session: SshSession, cluster: Cluster) -> str:

@@ -17,11 +17,19 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from qfbackup.catalog.wal import QUARANTINE_KIND, WAL_KIND, WalCatalog
-from qfbackup.catalog.window import Coverage
-from qfbackup.errors import IntegrityError, RemoteError, UsageError
+from qfbackup.catalog.window import Coverage, PathGap
+from qfbackup.common.retry import RetryPolicy, retry
+from qfbackup.errors import (
+    ConnectionLost,
+    IntegrityError,
+    InvalidHistoryFile,
+    InvalidWalSegment,
+    RemoteError,
+    UsageError,
+)
+from qfbackup.ops.ingest.server import ProgressFactory, no_progress
 from qfbackup.pg import wal
 from qfbackup.pg.walrecords import Carry, RestorePointScanner
-from qfbackup.remote.ssh import ConnectionLost
 from qfbackup.remote.targets import open_session
 from qfbackup.repo.catalog import Snapshot
 
@@ -29,7 +37,16 @@ BATCH_FILES = 32  # commit at least every this many files...
 BATCH_SECONDS = 30.0  # ...or this often, so a cut loses little work
 GRACE = 120.0  # a short file younger than this is assumed still being copied by archive_command
 HEAD_BYTES = 8192
-RECONNECTS = 3
+#: A connection lost mid-pull is reopened up to 3 times (waits of at most 2, 4, 8 s): what finished is committed
+#: before each try, so a retry fetches only the rest.
+RECONNECT = RetryPolicy(attempts=4, initial_delay=2.0, max_delay=10.0)
+
+#: What a quarantined file failed (``Quarantined.check``), by the error its check raised; ``length`` otherwise:
+#: more or fewer bytes arrived than the archive listed (the file changed while it was read).
+CHECKS = (
+    (InvalidWalSegment, "segment"),  # its size, or its first page: magic, timeline, segment number, system id
+    (InvalidHistoryFile, "history_file"),  # not a timeline history file PostgreSQL could read
+)
 
 
 @dataclass(frozen=True)
@@ -39,17 +56,27 @@ class RemoteFile:
     mtime: float
 
 
+@dataclass(frozen=True)
+class Quarantined:
+    """A file kept aside instead of stored as good WAL: which check it failed and why, in words."""
+
+    name: str
+    check: str | None  # ``length`` or one of CHECKS; None for a file quarantined before checks were recorded
+    message: str
+    previously: bool  # quarantined by an earlier run, unchanged on the host since
+
+
 @dataclass
 class PullResult:
     cluster: str
     pulled: list[str] = field(default_factory=list)
-    bytes: int = 0
+    bytes_in: int = 0  # bytes read from the host
     bytes_stored: int = 0  # bytes added to the repository: packs, indexes and snapshots (RepoWriter.stats)
-    quarantined: dict[str, str] = field(default_factory=dict)
+    quarantined: dict[str, Quarantined] = field(default_factory=dict)
     in_progress: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     removed_from_host: list[str] = field(default_factory=list)
-    gaps: list[str] = field(default_factory=list)
+    gaps: list[PathGap] = field(default_factory=list)
     reconnects: int = 0
     seconds: float = 0.0
 
@@ -100,6 +127,11 @@ def validate(name: str, kind: str, head: bytes, size: int, *, pg_major: int, sys
     return None
 
 
+def failed_check(error: IntegrityError) -> str:
+    """The machine name of the check ``error`` came from (``Quarantined.check``)."""
+    return next((check for cls, check in CHECKS if isinstance(error, cls)), "length")
+
+
 class WalPuller:
     def __init__(
         self,
@@ -107,7 +139,7 @@ class WalPuller:
         policy,
         cluster_name: str,
         *,
-        progress: Callable[[int], None] | None = None,
+        progress: ProgressFactory = no_progress,
         warn: Callable[[str], None] | None = None,
     ) -> None:
         self.repo = repo
@@ -115,7 +147,7 @@ class WalPuller:
         self.cluster = policy.cluster(cluster_name)
         if self.cluster.wal_archive_dir is None:
             raise UsageError(f"cluster {cluster_name} has no wal_archive_dir in the policy")
-        self.progress = progress
+        self.progress = progress  # opened per connection, with the sizes of the files that connection fetches
         self.warn = warn or (lambda m: None)
         self.result = PullResult(cluster_name)
         self.catalog = WalCatalog.load(repo, cluster_name)
@@ -137,32 +169,33 @@ class WalPuller:
 
     def run(self) -> PullResult:
         started = time.monotonic()
-        attempt = 0
-        while True:
-            try:
-                with open_session(self.policy, self.cluster.host) as session:
-                    self._pull_all(session)
-                break
-            except ConnectionLost as e:
-                attempt += 1
-                if attempt > RECONNECTS:
-                    raise RemoteError(
-                        f"connection to {self.cluster.host} kept failing ({e.message}); "
-                        f"{len(self.result.pulled)} file(s) stored this run, the rest on the next run",
-                        hint="check the network; `qfbackup wal status` shows the gap until it is closed",
-                    ) from None
-                self.result.reconnects += 1
-                self.warn(f"connection lost ({e.message}); reconnecting ({attempt}/{RECONNECTS})")
-                time.sleep(min(2.0**attempt, 10.0))
+        try:
+            retry(self._connect_and_pull, RECONNECT, transient=lambda e: isinstance(e, ConnectionLost),
+                  what=f"wal pull from {self.cluster.host}", on_retry=self._reconnecting)  # fmt: skip
+        except ConnectionLost as e:
+            raise RemoteError(
+                f"connection to {self.cluster.host} kept failing ({e.message}); "
+                f"{len(self.result.pulled)} file(s) stored this run, the rest on the next run",
+                hint="check the network; `qfbackup wal status` shows the gap until it is closed",
+            ) from None
         snapshots = self.repo.snapshots()
-        open_gaps, _ = Coverage(self.repo, self.cluster.name, snapshots).gaps()
-        self.result.gaps = [str(g) for g in open_gaps]
+        self.result.gaps, _ = Coverage(self.repo, self.cluster.name, snapshots).gaps()
         self.result.seconds = time.monotonic() - started
         return self.result
 
+    def _connect_and_pull(self) -> None:
+        with open_session(self.policy, self.cluster.host) as session:
+            self._pull_all(session)
+
+    def _reconnecting(self, attempt: int, error: BaseException, wait: float) -> None:
+        self.result.reconnects += 1
+        lost = getattr(error, "message", str(error))
+        self.warn(f"connection lost ({lost}); reconnecting ({attempt}/{RECONNECT.attempts - 1})")
+
     def _todo(self, session) -> list[RemoteFile]:
-        now = time.time()
+        now = time.time()  # the host's mtimes are epoch seconds too
         todo = []
+        self.result.ignored, self.result.in_progress = [], []  # what the newest listing says, after a reconnect too
         for f in list_archive(session, self.cluster.wal_archive_dir):
             kind = wal.classify(f.name).kind
             if kind == wal.WalKind.OTHER:
@@ -170,7 +203,7 @@ class WalPuller:
             elif f.name in self.stored:
                 continue
             elif (q := self.catalog.quarantined.get(f.name)) and (q["size"], q["mtime"]) == (f.size, f.mtime):
-                self.result.quarantined[f.name] = q["reason"] + " (already quarantined)"
+                self.result.quarantined[f.name] = Quarantined(f.name, q.get("check"), q["reason"], previously=True)
             elif kind == wal.WalKind.SEGMENT and f.size < wal.DEFAULT_SEGMENT_SIZE and now - f.mtime < GRACE:
                 self.result.in_progress.append(f.name)  # archive_command (a plain cp) is still writing it
             else:
@@ -180,13 +213,14 @@ class WalPuller:
 
     def _pull_all(self, session) -> None:
         todo = self._todo(session)
-        good: dict[str, tuple[RemoteFile, object]] = {}
-        bad: dict[str, tuple[RemoteFile, object, str]] = {}
+        good: dict[str, tuple[RemoteFile, object, dict]] = {}
+        bad: dict[str, tuple[RemoteFile, object, IntegrityError]] = {}
         last_commit = time.monotonic()
-        with self.repo.writer() as writer:
+        with self.progress(sum(f.size for f in todo)) as advance, self.repo.writer() as writer:
             try:
                 for f in todo:
                     self._pull_one(session, writer, f, good, bad)
+                    advance(f.size)
                     if len(good) + len(bad) >= BATCH_FILES or time.monotonic() - last_commit > BATCH_SECONDS:
                         self._commit(session, writer, good, bad)
                         good, bad = {}, {}
@@ -230,12 +264,10 @@ class WalPuller:
             good[f.name] = (f, ref, extra)
             self.result.pulled.append(f.name)
         except IntegrityError as e:
-            bad[f.name] = (f, ref, e.message)
-            self.result.quarantined[f.name] = e.message
+            bad[f.name] = (f, ref, e)
+            self.result.quarantined[f.name] = Quarantined(f.name, failed_check(e), e.message, previously=False)
             self.warn(f"quarantined {f.name}: {e.message}")
-        self.result.bytes += head.size
-        if self.progress:
-            self.progress(head.size)
+        self.result.bytes_in += head.size
 
     def _commit(self, session, writer, good: dict, bad: dict, *, remove: bool = True) -> None:
         def files(items):
@@ -253,8 +285,8 @@ class WalPuller:
             self.stored.update(good)
         if bad:
             meta = files(bad.items())
-            for n, (_, _, reason) in bad.items():
-                meta[n]["reason"] = reason
+            for n, (_, _, error) in bad.items():
+                meta[n].update(reason=error.message, check=failed_check(error))
             writer.commit(
                 Snapshot(
                     kind=QUARANTINE_KIND,

@@ -219,7 +219,8 @@ def restore_local(
     progress=None,
 ) -> RestoreResult:
     """``archive_dir``: the restore becomes the new primary and archives there (None: a copy that never
-    archives)."""
+    archives). ``progress(nbytes)`` counts the base backup, then the WAL staged (the plan's base_bytes +
+    wal_bytes in all)."""
     data_dir = data_dir.absolute()
     check_local_target(data_dir, force)
     uid, gid = _owner(owner)
@@ -242,7 +243,9 @@ def restore_local(
 
     t0 = time.monotonic()
     spool.mkdir(exist_ok=True, mode=0o700)
-    result.wal_files = stage_wal(repo, plan, lambda name, chunks: write_atomic(spool / name, chunks, mode=0o600))
+    result.wal_files = stage_wal(
+        repo, plan, lambda name, chunks: write_atomic(spool / name, chunks, mode=0o600), progress=progress
+    )
     result.fetch_seconds = time.monotonic() - t0
 
     (data_dir / "standby.signal").unlink(missing_ok=True)
@@ -269,10 +272,11 @@ def restore_local(
     return result
 
 
-def stage_wal(repo, plan: RestorePlan, write) -> int:
-    """Fetch the plan's WAL in parallel and hand each file's bytes to ``write(name, chunks)``."""
+def stage_wal(repo, plan: RestorePlan, write, progress=None) -> int:
+    """Fetch the plan's WAL in parallel and hand each file's bytes to ``write(name, chunks)``; ``progress(nbytes)``
+    hears of every chunk as it is read (from the fetch threads)."""
     with ThreadPoolExecutor(FETCH_WORKERS, thread_name_prefix="qfbackup-walfetch") as pool:
-        list(pool.map(lambda n: write(n, repo.read_stream(plan.wal_refs[n])), plan.wal_files))
+        list(pool.map(lambda n: write(n, repo.read_stream(plan.wal_refs[n], progress=progress)), plan.wal_files))
     return len(plan.wal_files)
 
 
@@ -322,6 +326,7 @@ def restore_remote(
         result.wal_files = stage_wal(
             repo, plan,
             lambda name, chunks: session.upload(["dd", f"of={spool / name}", "bs=1M", "status=none"], chunks),
+            progress=progress,
         )  # fmt: skip
         result.fetch_seconds = time.monotonic() - t0
         session.run(["rm", "-f", str(d / "standby.signal")], check=True)

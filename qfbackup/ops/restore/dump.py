@@ -117,28 +117,6 @@ class DumpRestorePlan:
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
-    def describe(self, *, with_warnings: bool = True) -> str:
-        if not self.apply_globals:
-            g = "globals: skipped (--no-globals)"
-        elif self.globals_snapshot is None:
-            g = "globals: none stored for this cluster"
-        else:
-            g = f"globals from snapshot {self.globals_snapshot[:12]} ({self.globals_bytes} bytes) via psql"
-        how = (
-            "streamed into pg_restore (stdin)"
-            if self.staging_dir is None
-            else f"staged as a 0600 file in {self.staging_dir}, then pg_restore --jobs {self.jobs}"
-        )
-        lines = [
-            f"dump of {self.db} from snapshot {self.snapshot[:12]} ({self.snapshot_time[:19]} UTC, "
-            f"{self.dump_bytes} bytes) of cluster {self.cluster}",
-            f"target: {self.target} (server {self.target_server_version_num}); database {self.target_db}: "
-            f"{self.create}",
-            f"1. {g}",
-            f"2. {how}; tools from {self.pg_bin_dir} ({self.pg_restore_version})",
-        ]
-        return "\n".join(lines + [f"warning: {w}" for w in self.warnings if with_warnings])
-
 
 def _staging_dir(tmpdir: Path | None, policy) -> Path:
     if tmpdir is not None:
@@ -171,7 +149,7 @@ def plan_dump_restore(
     warnings: list[str] = []
     if state.db_exists and state.user_relations:
         raise UsageError(
-            f"database {target.dbname!r} on {target.describe(MAINTENANCE_DB)} already exists and holds "
+            f"database {target.dbname!r} on {target.redacted(MAINTENANCE_DB)} already exists and holds "
             f"{state.user_relations} relation(s); a restore on top of it would mix old and new objects",
             hint="restore under another name (dbname= in --to-dsn), or drop that database first",
         )
@@ -222,7 +200,7 @@ def plan_dump_restore(
         globals_snapshot=choice.globals_snapshot.id if choice.globals_snapshot else None,
         globals_bytes=choice.globals_ref.size if choice.globals_ref else 0,
         apply_globals=apply_globals,
-        target=target.describe(),
+        target=target.redacted(),
         target_db=target.dbname,
         create=create,
         jobs=jobs,
@@ -260,7 +238,7 @@ def apply_globals_sql(tools: Tools, target: Target, sql: bytes) -> list[str]:
     if proc.returncode != 0 or real:
         shown = real[:MAX_ERRORS_SHOWN] or stderr.strip().splitlines()[-MAX_ERRORS_SHOWN:]
         raise Failed(
-            f"restoring the globals (roles, tablespaces) on {target.describe(MAINTENANCE_DB)} failed "
+            f"restoring the globals (roles, tablespaces) on {target.redacted(MAINTENANCE_DB)} failed "
             f"(psql exit {proc.returncode}): " + " | ".join(shown),
             hint="fix the cause (privileges, tablespace directories) and run again (it is repeatable), "
             "or pass --no-globals if the roles already exist",

@@ -38,7 +38,7 @@ class Target:
 
         return make_conninfo(**{**self.params, "dbname": dbname or self.dbname})
 
-    def describe(self, dbname: str | None = None) -> str:
+    def redacted(self, dbname: str | None = None) -> str:
         """The DSN as shown to people: no password, and a marker that one was given."""
         text = self.conninfo(dbname)
         return text + (f" password={REDACTED}" if self.password else "")
@@ -137,7 +137,7 @@ def connect(target: Target, dbname: str):
         return psycopg.connect(target.conninfo(dbname), password=target.password, autocommit=True)
     except psycopg.Error as e:
         raise RemoteError(
-            f"cannot connect to the target {target.describe(dbname)}: {target.scrub(str(e).strip())}",
+            f"cannot connect to the target {target.redacted(dbname)}: {target.scrub(str(e).strip())}",
             hint="check host/port/user in --to-dsn; a password goes in ~/.pgpass or PGPASSWORD",
         ) from None
 

@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 
 from qfbackup.drill.run import Drill
+from qfbackup.output.contract import check
 from qfbackup.pg import wal
 from tests.integration.ingest.conftest import make_ingest
 from tests.integration.restore.test_pitr import run_workload
+from tests.support.tty import run_with_terminal
 
 pytestmark = [pytest.mark.pg, pytest.mark.sshd, pytest.mark.container]
 
@@ -71,6 +73,9 @@ def site(tmp_path_factory, sshd, drill_cache, drill_image, drill_engine):
         pg.stop()
 
 
+ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
 def leftovers(engine, drill_cache: Path) -> tuple[list, list]:
     work = drill_cache / "work"
     return engine.list_containers(), sorted(work.iterdir()) if work.exists() else []
@@ -84,22 +89,49 @@ def test_random_pitr_drill_passes_with_phases_rto_rpo_and_history(site, drill_en
     assert r["passed"], r["failures"]
     assert r["target"]["kind"] == "time" and set(r["phases"]) == {"fetch", "restore", "replay", "checks"}
     assert r["rto_seconds"] == pytest.approx(sum(r["phases"].values()), abs=0.05) and r["rto_seconds"] > 0
-    assert r["rpo"]["newest_wal_to_now_s"] >= 0 and r["rpo"]["target_to_newest_wal_s"] > 0
-    assert any("recovery stopping" in p for p in r["proofs"]) and any("amcheck" in p for p in r["proofs"])
+    assert r["rpo_seconds"] >= 0 and r["target_to_newest_wal_seconds"] > 0
+    proofs = [p["message"] for p in r["proofs"]]
+    assert any("recovery stopping" in p for p in proofs) and any("amcheck" in p for p in proofs)
     assert [c["ok"] for c in r["checks"]] == [True, True, True]
+    assert "\x1b[" not in out.stderr and "replay and checks" not in out.stderr  # no phases drawn off a terminal
     hist = json.loads(ing.cli.run("--json", "drill", "history").stdout)
     assert hist["drills"][0]["id"] == r["id"] and hist["trend"]["passed"] >= 1
     assert leftovers(drill_engine, drill_cache) == ([], [])
 
 
-def test_latest_and_dump_drills_pass(site):
+def test_latest_and_dump_drills_pass_showing_their_phases_on_a_terminal(site):
+    """Run with stderr on a terminal: the phases show as they happen (the restore with a percentage) while stdout
+    stays exactly the document; with -q the terminal stays empty."""
     ing, _ = site
-    latest = json.loads(ing.cli.run("--json", "drill", "run", "--target", "latest").stdout)
-    assert latest["passed"], latest["failures"]
-    assert any("inside the newest stored WAL" in p for p in latest["proofs"])
-    dump = json.loads(ing.cli.run("--json", "drill", "run", "--dump").stdout)
-    assert dump["passed"], dump["failures"]
+    shown = run_with_terminal(["--json", "drill", "run", "--target", "latest"], ing.cli.env)
+    assert shown.returncode == 0, shown.terminal
+    latest = json.loads(shown.stdout)
+    assert check(latest) == [] and latest["passed"], latest["failures"]
+    assert any("inside the newest stored WAL" in p["message"] for p in latest["proofs"])
+    terminal = ESCAPES.sub("", shown.terminal)
+    assert all(phase in terminal for phase in ("prepare", "plan", "restore", "replay and checks")), terminal
+    assert re.search(r"restore\s+\S+\s+\d+% ", terminal), terminal
+    quiet = run_with_terminal(["-q", "--json", "drill", "run", "--dump"], ing.cli.env)
+    assert quiet.returncode == 0 and quiet.terminal == "", quiet.terminal
+    dump = json.loads(quiet.stdout)
+    assert check(dump) == [] and dump["passed"], dump["failures"]
     assert dump["kind"] == "dump" and all(c["ok"] for c in dump["checks"])
+    assert dump["target"]["database"] == "signalcartel" and dump["target_to_newest_wal_seconds"] is None
+
+
+def test_policy_check_of_the_drill_site(site):
+    """`policy check` on the site's policy: the verdict and the drill checks counted; the policy only with --show."""
+    ing, _ = site
+    text = ing.cli.run("policy", "check").stdout
+    assert text.splitlines()[0] == f"policy {ing.policy} is valid.", text
+    doc = json.loads(ing.cli.run("--json", "policy", "check").stdout)
+    assert doc["valid"] and doc["summary"]["drill_checks"] == 3 and "policy" not in doc, doc
+    shown = json.loads(ing.cli.run("--json", "policy", "check", "--show").stdout)
+    assert [c["name"] for c in shown["policy"]["drill"]["checks"]] == [
+        "trades-present",
+        "no-null-price",
+        "trades-reach-target",
+    ]
 
 
 def failing(ing, before_start=None, target="random", seed=3):
@@ -191,7 +223,7 @@ def test_invariant_that_does_not_hold_fails(site):
         proc = ing.cli.run("--json", "drill", "run", "--target", "latest", check=False)
         r = json.loads(proc.stdout)
         assert proc.returncode == 12 and not r["passed"]
-        assert any("no-null-price" in f and "42" in f for f in r["failures"]), r["failures"]
+        assert any("no-null-price" in f["message"] and "42" in f["message"] for f in r["failures"]), r["failures"]
     finally:
         ing.policy.write_text(original)
 

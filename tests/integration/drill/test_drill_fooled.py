@@ -20,6 +20,7 @@ import secrets
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ from qfbackup.drill.history import history as load_history
 from qfbackup.drill.history import trend
 from qfbackup.errors import IntegrityError
 from qfbackup.ops.access import open_repository
+from qfbackup.output.humanize import duration
 from qfbackup.pg import wal
 from qfbackup.repo.crypto import content_hash
 from tests.integration.drill.test_drill import site as site  # noqa: F401 (the module's shared site, a fixture)
@@ -54,6 +56,11 @@ def drill(ing, *args: str) -> tuple[int, dict]:
     r = json.loads(proc.stdout)
     print(f"drill {' '.join(args)}: exit {proc.returncode}, target {r['target']}, failures {r['failures']}")
     return proc.returncode, r
+
+
+def reasons(r: dict) -> list[str]:
+    """The failures' messages of a ``drill run`` document."""
+    return [f["message"] for f in r["failures"]]
 
 
 def failed_before_restoring(code: int, r: dict) -> None:
@@ -93,7 +100,7 @@ def newest_backup(repo):
 def listed(ing) -> tuple[dict, str]:
     """``qfbackup --json list`` (through the local cache): the cluster's entry, and what it warned on stderr."""
     proc = ing.cli.run("--json", "list")
-    return next(c for c in json.loads(proc.stdout) if c["cluster"] == "main"), proc.stderr
+    return next(c for c in json.loads(proc.stdout)["clusters"] if c["cluster"] == "main"), proc.stderr
 
 
 # -- (a) ----------------------------------------------------------------------------------------------------------
@@ -117,11 +124,11 @@ def test_wal_gap_after_newest_base_backup_fails(site):
     with catalogue_restored(ing.dir / "repo"):
         drop_wal_file(ing, victim)
         entry, _ = listed(ing)
-        assert any(victim in g for g in entry["wal"]["gaps"]), entry["wal"]  # the catalogue sees the gap
+        assert any(victim in g["message"] for g in entry["wal"]["gaps"]), entry["wal"]  # the catalogue sees the gap
         code, r = drill(ing, "--seed", str(seeded("target").randrange(1000)))
         failed_before_restoring(code, r)
         assert len(r["failures"]) == 1, r["failures"]
-        assert f"WAL gap inside the restorable window (missing {victim})" in r["failures"][0], r["failures"]
+        assert f"WAL gap inside the restorable window (missing {victim})" in reasons(r)[0], r["failures"]
     assert not listed(ing)[0]["wal"]["gaps"]  # undone: the other tests see the whole site again
 
 
@@ -161,14 +168,15 @@ def test_check_returning_no_row_is_null_and_fails(empty_check_drill):
     control check (same query shape, one row) must pass, so the failure is about the missing row, not the query."""
     r = empty_check_drill
     assert r["exit"] == DRILL_FAILED and not r["passed"], r
-    assert r["failures"] == ["check 'no-row-at-all' (signalcartel): expected a value, got NULL"], r["failures"]
+    assert reasons(r) == ["check 'no-row-at-all' (signalcartel): expected a value, got NULL"], r["failures"]
     checks = {c["name"]: c for c in r["checks"]}
     assert checks["no-row-at-all"]["value"] is None and not checks["no-row-at-all"]["ok"], checks
     assert checks["one-row"]["value"] == "1" and checks["one-row"]["ok"], checks
     assert all(c["ok"] for n, c in checks.items() if n != "no-row-at-all"), checks
     # it got that far for real: replay proven, the other checks and amcheck ran in the container
-    assert any("inside the newest stored WAL" in p for p in r["proofs"]), r["proofs"]
-    assert any(p.startswith("amcheck") for p in r["proofs"]), r["proofs"]
+    proofs = [p["message"] for p in r["proofs"]]
+    assert any("inside the newest stored WAL" in p for p in proofs), proofs
+    assert any(p.startswith("amcheck") for p in proofs), proofs
 
 
 # -- (c) ----------------------------------------------------------------------------------------------------------
@@ -204,11 +212,11 @@ def test_damaged_repository_object_is_found_while_the_cache_holds_a_good_copy(si
             fresh.load_index() if kind == "index" else fresh.snapshot(backup.id)
         code, r = drill(ing, "--target", "latest")
         failed_before_restoring(code, r)
-        assert len(r["failures"]) == 1 and named in r["failures"][0], r["failures"]
+        assert len(r["failures"]) == 1 and named in reasons(r)[0], r["failures"]
         if kind == "snapshot":
-            assert "1 snapshot(s) in the repository cannot be read" in r["failures"][0], r["failures"]
+            assert "1 snapshot(s) in the repository cannot be read" in reasons(r)[0], r["failures"]
         else:
-            assert r["failures"][0].startswith(f"Integrity check failed: {name}: "), r["failures"]
+            assert reasons(r)[0].startswith(f"Integrity check failed: {name}: "), r["failures"]
         assert content_hash(cached.read_bytes()) == name.rsplit("/", 1)[1]  # the cache copy was good all along
 
 
@@ -246,8 +254,8 @@ def test_unreadable_snapshots_fail_the_drill_naming_them(site):
             code, r = drill(ing, *args)
             failed_before_restoring(code, r)
             assert len(r["failures"]) == 1, r["failures"]
-            assert "2 snapshot(s) in the repository cannot be read (" in r["failures"][0], r["failures"]
-            assert all(v[:12] in r["failures"][0] for v in victims), (victims, r["failures"])
+            assert "2 snapshot(s) in the repository cannot be read (" in reasons(r)[0], r["failures"]
+            assert all(v[:12] in reasons(r)[0] for v in victims), (victims, r["failures"])
 
 
 # -- (e) ----------------------------------------------------------------------------------------------------------
@@ -259,7 +267,7 @@ def test_drill_failed_before_restoring_has_no_rto_and_stays_out_of_the_trend(sit
     assert restored["rto_seconds"] is not None and restored["rto_seconds"] > 0, restored
     code, r = drill(ing, "--target", "2099-01-01T00:00:00+00:00")
     failed_before_restoring(code, r)
-    assert len(r["failures"]) == 1 and "is not reachable" in r["failures"][0], r["failures"]
+    assert len(r["failures"]) == 1 and "is not reachable" in reasons(r)[0], r["failures"]
 
     hist = json.loads(ing.cli.run("--json", "drill", "history").stdout)
     rows = hist["drills"]
@@ -270,13 +278,13 @@ def test_drill_failed_before_restoring_has_no_rto_and_stays_out_of_the_trend(sit
     # the trend, as `drill history` reports it and as trend() computes it, is the trend without this drill
     repo, _ = ing.open_repo()
     library_rows = load_history(drill_cache / "history.sqlite", repo.config.id, limit=20)
-    assert [x["id"] for x in library_rows] == [x["id"] for x in rows]
-    without = trend([x for x in rows if x["id"] != r["id"]])
-    assert hist["trend"] == trend(library_rows)
+    assert [x.id for x in library_rows] == [x["id"] for x in rows]
+    without = asdict(trend([x for x in library_rows if x.id != r["id"]]))
+    assert hist["trend"] == asdict(trend(library_rows))
     assert hist["trend"] == {**without, "drills": without["drills"] + 1}, (hist["trend"], without)
     newest_rto = next(x["rto_seconds"] for x in rows if x["rto_seconds"] is not None)
     assert hist["trend"]["last_rto_seconds"] == newest_rto > 0
     text = ing.cli.run("drill", "history").stdout
     line = next(ln for ln in text.splitlines() if r["id"] in ln)
     assert " FAILED  RTO -  RPO -" in line, line  # it measured neither: no 0 that reads as "nothing lost"
-    assert f"last RTO {newest_rto} s" in text, text
+    assert f"last RTO {duration(newest_rto)}" in text, text

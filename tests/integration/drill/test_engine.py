@@ -28,7 +28,8 @@ from qfbackup.drill.manifest import ImageManifest, ImageRef
 from qfbackup.drill.supervise import owner_token
 from qfbackup.errors import DrillUnavailable, UsageError
 from qfbackup.pg.versions import debian_bin_dir
-from qfbackup.policy.schema import Drill
+from qfbackup.policy.jobs import Drill
+from tests.support.jsoncheck import check_run
 
 pytestmark = pytest.mark.container
 
@@ -126,18 +127,20 @@ def test_killed_build_leaves_no_finished_looking_image(tmp_path: Path, drill_ima
 
 def test_cli_image_build_reports_cache_hit(drill_image: ImageRef, drill_cache: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QFBACKUP_")}
+    args = ("--json", "drill", "image", "build", "--cache-dir", str(drill_cache))
     proc = subprocess.run(
-        [sys.executable, "-m", "qfbackup", "--json", "drill", "image", "build", "--cache-dir", str(drill_cache)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
+        [sys.executable, "-m", "qfbackup", *args], capture_output=True, text=True, env=env, timeout=120
     )
     assert proc.returncode == 0, proc.stderr
+    check_run(args, proc)  # the document is docs/json.md's "drill image build"
     (row,) = json.loads(proc.stdout)["images"]
     assert row["status"] == "cached" and row["path"] == str(drill_image.rootfs)
     assert row["size_bytes"] > 100 * 2**20 and row["seconds"] < 1.0
     assert (row["postgres_uid"], row["postgres_gid"]) == _postgres_ids()
+    text = subprocess.run([sys.executable, "-m", "qfbackup", *args[1:]], capture_output=True, text=True, env=env,
+                          timeout=120)  # fmt: skip
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.startswith(f"cached: PostgreSQL {row['pg_version']} on Debian bookworm at {row['path']}\n")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ connection cut mid-stream leaves no snapshot and exits 9 with the remote stderr;
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import tarfile
@@ -19,15 +20,17 @@ from types import SimpleNamespace
 import pytest
 
 from qfbackup.ops.restore.cluster import safe_extract
+from qfbackup.output.contract import check
 from qfbackup.repo.repository import Repository
 from qfbackup.sandbox import chown, wait_for
 from tests.integration.ingest.conftest import Ingest, make_ingest
+from tests.support.tty import run_with_terminal
 
 pytestmark = [pytest.mark.pg, pytest.mark.sshd]
 
 
 def snapshots(ingest: Ingest, kind: str) -> list[dict]:
-    return json.loads(ingest.cli.run("--json", "snapshot", "list", "--kind", kind).stdout)
+    return json.loads(ingest.cli.run("--json", "snapshot", "list", "--kind", kind).stdout)["snapshots"]
 
 
 def base_backup(ingest: Ingest, *args: str) -> dict:
@@ -86,9 +89,9 @@ def test_base_backup_is_listed_valid_and_deduplicates(ingest: Ingest, pg_cluster
     assert 0 < first["bytes_stored"] < first["bytes_in"]
 
     listed = snapshots(ingest, "basebackup")
-    assert [s["id"] for s in listed] == [first["snapshot"]]
+    assert [s["id"] for s in listed] == [first["id"]]
     repo = ingest.open_repo()[0]
-    meta = repo.snapshot(first["snapshot"]).meta
+    meta = repo.snapshot(first["id"]).meta
     sysid = pg_cluster.psql("select system_identifier from pg_control_system()")
     assert meta["system_identifier"] == sysid
     assert meta["server_version_num"] == int(pg_cluster.psql("show server_version_num"))
@@ -107,7 +110,7 @@ def test_base_backup_is_listed_valid_and_deduplicates(ingest: Ingest, pg_cluster
     assert before < meta["end_time"] < after and len(meta["end_time"].split(".")[1]) == len("123456+00:00")
     assert f"START WAL LOCATION: {meta['start_lsn']}" in meta["backup_label"]
 
-    tar_path = restore_tar(repo, first["snapshot"], tmp_path / "base.tar")
+    tar_path = restore_tar(repo, first["id"], tmp_path / "base.tar")
     with tarfile.open(tar_path) as tar:
         names = set(tar.getnames())
         assert {"PG_VERSION", "backup_label", "backup_manifest", "global/pg_control"} <= names
@@ -120,7 +123,7 @@ def test_base_backup_is_listed_valid_and_deduplicates(ingest: Ingest, pg_cluster
     assert verify.returncode == 0, verify.stderr
 
     second = base_backup(ingest, "--cluster", "main")
-    assert second["snapshot"] != first["snapshot"]
+    assert second["id"] != first["id"]
     assert second["bytes_stored"] < 0.25 * first["bytes_stored"], (first, second)
     assert len(snapshots(ingest, "basebackup")) == 2
 
@@ -134,7 +137,7 @@ def test_base_backup_from_standby(pg_factory, sshd, tmp_path: Path) -> None:
 
     out = base_backup(ingest, "--cluster", "prim", "--from-standby")
     assert out["from_standby"] and out["source_cluster"] == "sb" and out["cluster"] == "prim"
-    meta = ingest.open_repo()[0].snapshot(out["snapshot"]).meta
+    meta = ingest.open_repo()[0].snapshot(out["id"]).meta
     assert meta["backup_from"] == "standby"
     assert meta["system_identifier"] == primary.psql("select system_identifier from pg_control_system()")
     assert [s["source"] for s in snapshots(ingest, "basebackup")] == ["prim"]
@@ -144,6 +147,39 @@ def test_base_backup_from_standby(pg_factory, sshd, tmp_path: Path) -> None:
     assert refused.returncode == 2 and "standby" in refused.stderr
     plain = base_backup(ingest, "--cluster", "prim")
     assert not plain["from_standby"] and plain["source_cluster"] == "prim"
+
+
+# --- progress on a terminal, and nowhere else ------------------------------------------------------------------
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+#: rich's download column once a total is known: "3.1/12.6 MB" (without one it says "3.1/? MB")
+DONE_OF_TOTAL = re.compile(r"(\d[\d,]*\.\d)/(\d[\d,]*\.\d) MB")
+
+
+def test_base_backup_progress_has_a_total_on_a_terminal_only(ingest: Ingest, pg_cluster) -> None:
+    """The bar's total is the server's database sizes plus one WAL segment, known before the tar starts."""
+    segment = "(select setting::bigint from pg_settings where name = 'wal_segment_size')"
+    sizes = f"select sum(pg_database_size(oid)) + {segment} from pg_database"
+    expected = int(pg_cluster.psql(sizes))
+    run = run_with_terminal(["backup", "base", "--cluster", "main"], ingest.cli.env)
+    assert run.returncode == 0 and run.stdout.startswith("base backup "), run.terminal[-2000:]
+    plain = ANSI.sub("", run.terminal)
+    assert "base backup of main" in plain, plain[-2000:]
+    totals = {float(m.group(2).replace(",", "")) for m in DONE_OF_TOTAL.finditer(plain)}
+    assert len(totals) == 1 and abs(totals.pop() - expected / 1e6) <= 0.1 + 0.01 * expected / 1e6, plain[-2000:]
+    assert re.search(r"\d+:\d\d:\d\d", plain)  # the time-remaining column (a total is known)
+
+    quiet = run_with_terminal(["-q", "backup", "base", "--cluster", "main"], ingest.cli.env)
+    assert quiet.returncode == 0 and quiet.stdout == "" and quiet.terminal.strip() == ""
+
+    as_json = run_with_terminal(["--json", "backup", "base", "--cluster", "main"], ingest.cli.env)
+    assert as_json.returncode == 0 and "base backup of main" in ANSI.sub("", as_json.terminal)
+    doc = json.loads(as_json.stdout)  # stdout is the document and nothing else
+    assert check(doc) == [] and doc["command"] == "backup base"
+
+    piped = ingest.cli.run("backup", "base", "--cluster", "main")  # stderr is a pipe, as under cron
+    assert piped.stderr == "" and piped.stdout.startswith("base backup ")
+    assert len(snapshots(ingest, "basebackup")) == 4
 
 
 # --- failures: nothing committed, exit 18, the remote stderr shown ------------------------------------------------
@@ -201,4 +237,4 @@ def test_connection_cut_mid_stream(pg_cluster, sshd, tmp_path: Path, host_dir: P
     (host_dir / "pg_basebackup").unlink()
     (host_dir / "pg_basebackup").symlink_to(pg_bin("pg_basebackup"))
     good = base_backup(ingest, "--cluster", "main")
-    assert [s["id"] for s in snapshots(ingest, "basebackup")] == [good["snapshot"]]
+    assert [s["id"] for s in snapshots(ingest, "basebackup")] == [good["id"]]

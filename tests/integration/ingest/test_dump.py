@@ -67,10 +67,10 @@ def test_dumps_restore_with_the_same_rows(ingest: Ingest, pg_cluster, scratch_db
     assert set(out["streams"]) == {"db/signalcartel.dump", "db/consolidated.dump", "globals.sql"}
     assert out["bytes_in"] == sum(out["streams"].values())
 
-    listed = json.loads(ingest.cli.run("--json", "snapshot", "list", "--kind", "dump").stdout)
-    assert [(s["id"], s["source"]) for s in listed] == [(out["snapshot"], "main")]
+    listed = json.loads(ingest.cli.run("--json", "snapshot", "list", "--kind", "dump").stdout)["snapshots"]
+    assert [(s["id"], s["source"]) for s in listed] == [(out["id"], "main")]
     repo = ingest.open_repo()[0]
-    meta = repo.snapshot(out["snapshot"]).meta
+    meta = repo.snapshot(out["id"]).meta
     assert meta["server_version_num"] == int(pg_cluster.psql("show server_version_num"))
     assert "pg_dump (PostgreSQL) 15" in meta["pg_dump_version"]
     for db in TABLES:
@@ -78,10 +78,10 @@ def test_dumps_restore_with_the_same_rows(ingest: Ingest, pg_cluster, scratch_db
         assert meta["databases"][db]["size"] == out["streams"][f"db/{db}.dump"] > 0
         assert meta["databases"][db]["duration_s"] >= 0
     assert meta["globals"]["status"] == "ok"
-    assert b"CREATE ROLE postgres" in stream_bytes(repo, out["snapshot"], "globals.sql")
+    assert b"CREATE ROLE postgres" in stream_bytes(repo, out["id"], "globals.sql")
 
     for db, tables in TABLES.items():
-        dump = stream_bytes(repo, out["snapshot"], f"db/{db}.dump")
+        dump = stream_bytes(repo, out["id"], f"db/{db}.dump")
         assert dump.startswith(b"PGDMP")  # custom format
         target = f"restored_{db}_{uuid.uuid4().hex[:8]}"
         scratch_dbs.append(target)
@@ -121,7 +121,7 @@ def test_failed_dump_is_recorded_and_the_others_kept(pg_cluster, sshd, tmp_path)
     assert out["status"] == "partial" and out["failed"] == ["nosuchdb"]
     assert set(out["streams"]) == {"db/signalcartel.dump", "globals.sql"}
 
-    meta = ingest.open_repo()[0].snapshot(out["snapshot"]).meta
+    meta = ingest.open_repo()[0].snapshot(out["id"]).meta
     failed = meta["databases"]["nosuchdb"]
     assert failed["status"] == "failed" and failed["exit_status"] == 1
     assert 'database "nosuchdb" does not exist' in failed["stderr"]
@@ -175,6 +175,6 @@ def test_lost_connection_fails_one_dump_and_the_next_reconnects(pg_cluster, sshd
         shutil.rmtree(host_dir, ignore_errors=True)
     assert proc.returncode == 1, stderr
     out = json.loads(stdout)
-    assert out["failed"] == ["signalcartel"] and "lost" in out["databases"]["signalcartel"]["error"]
+    assert out["failed"] == ["signalcartel"] and "lost" in out["databases"]["signalcartel"]["error"]["message"]
     assert out["databases"]["consolidated"]["status"] == "ok"
     assert set(out["streams"]) == {"db/consolidated.dump", "globals.sql"}

@@ -8,6 +8,7 @@ import os
 import shutil
 import threading
 import time
+from contextlib import nullcontext
 
 import pytest
 
@@ -46,19 +47,19 @@ def stored_hashes(repo, cluster="main") -> dict[str, str]:
 
 def test_every_archived_segment_stored_byte_identical(ingest):
     workload(ingest.pg, 4)
-    out = json.loads(ingest.cli.run("--json", "wal", "pull").stdout)
+    out = json.loads(ingest.cli.run("--json", "wal", "pull").stdout)["clusters"]
     assert out[0]["pulled"] and not out[0]["quarantined"] and not out[0]["gaps"]
     repo, _ = ingest.open_repo()
     expected = archive_hashes(ingest.pg)
     assert stored_hashes(repo) == expected
     # idempotent: nothing pulled twice
-    again = json.loads(ingest.cli.run("--json", "wal", "pull").stdout)
+    again = json.loads(ingest.cli.run("--json", "wal", "pull").stdout)["clusters"]
     assert again[0]["pulled"] == []
     workload(ingest.pg, 2)
-    third = json.loads(ingest.cli.run("--json", "wal", "pull").stdout)
+    third = json.loads(ingest.cli.run("--json", "wal", "pull").stdout)["clusters"]
     assert len(third[0]["pulled"]) >= 2
     assert stored_hashes(repo) == archive_hashes(ingest.pg)
-    status = json.loads(ingest.cli.run("--json", "wal", "status").stdout)[0]
+    status = json.loads(ingest.cli.run("--json", "wal", "status").stdout)["clusters"][0]
     assert status["newest_segment"] == max(n for n in expected | archive_hashes(ingest.pg) if len(n) == 24)
     assert status["lag_segments"] == 0 and status["gaps"] == [] and status["problems"] == []
 
@@ -70,13 +71,15 @@ def test_cut_mid_transfer_resumes_without_loss_or_duplicates(tmp_path, pg_factor
     repo, policy = ing.open_repo()
     cut = threading.Event()
 
-    def progress(n):
+    def cut_after_first_file(n):
         if not cut.is_set() and n:
             cut.set()
-            sshd.kill_sessions()  # the sshd session dies under the transfer of the first file
+            sshd.kill_sessions()  # the sshd session dies before the next file has been read
 
-    result = pull(repo, policy, "main", progress=progress)
+    warnings: list[str] = []
+    result = pull(repo, policy, "main", progress=lambda total: nullcontext(cut_after_first_file), warn=warnings.append)
     assert cut.is_set() and result.reconnects >= 1
+    assert [w for w in warnings if "reconnecting (1/3)" in w and w.startswith("connection lost")], warnings
     stored = stored_hashes(repo)
     assert stored == archive_hashes(pg)
     snaps = [s for s in repo.snapshots() if s.kind == "wal"]
@@ -102,7 +105,7 @@ def test_network_partition_then_catch_up(tmp_path, pg_factory, netns_sshd):
     ing.cli.run("wal", "pull")
     repo, _ = ing.open_repo()
     assert stored_hashes(repo) == archive_hashes(pg)
-    assert json.loads(ing.cli.run("--json", "wal", "status").stdout)[0]["problems"] == []
+    assert json.loads(ing.cli.run("--json", "wal", "status").stdout)["clusters"][0]["problems"] == []
 
 
 def test_corrupt_truncated_and_misnamed_files_quarantined(tmp_path, pg_factory, sshd):
@@ -126,15 +129,18 @@ def test_corrupt_truncated_and_misnamed_files_quarantined(tmp_path, pg_factory, 
         shutil.chown(p, "postgres", "postgres")
     proc = ing.cli.run("--json", "wal", "pull", check=False)
     assert proc.returncode == 21  # WalQuarantined: a warning, the good files are stored
-    out = json.loads(proc.stdout)[0]
-    assert set(out["quarantined"]) == {misnamed.name, truncated.name, flipped.name}
+    out = json.loads(proc.stdout)["clusters"][0]
+    checks = {q["name"]: q["check"] for q in out["quarantined"]}
+    assert checks == {misnamed.name: "segment", truncated.name: "segment", flipped.name: "segment"}
+    assert not any(q["previously"] for q in out["quarantined"])
     repo, _ = ing.open_repo()
     cat = WalCatalog.load(repo, "main")
     assert not {misnamed.name, truncated.name, flipped.name} & set(cat.files)
     assert set(cat.quarantined) == {misnamed.name, truncated.name, flipped.name}
     assert good.name in cat.files
-    again = json.loads(ing.cli.run("--json", "wal", "pull", check=False).stdout)[0]
-    assert again["pulled"] == [] and all("already quarantined" in r for r in again["quarantined"].values())
+    again = json.loads(ing.cli.run("--json", "wal", "pull", check=False).stdout)["clusters"][0]
+    assert again["pulled"] == [] and {q["name"] for q in again["quarantined"]} == set(checks)
+    assert all(q["previously"] and q["check"] == checks[q["name"]] for q in again["quarantined"])
 
 
 def test_gap_reported_until_closed(tmp_path, pg_factory, sshd):
@@ -145,7 +151,7 @@ def test_gap_reported_until_closed(tmp_path, pg_factory, sshd):
     parked = tmp_path / segs[1]
     shutil.move(hidden, parked)  # archive_command "lost" it, for now
     proc = ing.cli.run("--json", "wal", "pull", check=False)
-    assert proc.returncode == 20 and json.loads(proc.stdout)[0]["gaps"]  # WalGapOpen
+    assert proc.returncode == 20 and json.loads(proc.stdout)["clusters"][0]["gaps"]  # WalGapOpen
     status = ing.cli.run("wal", "status", check=False)
     assert status.returncode == 19 and "GAP" in status.stdout and segs[1] in status.stdout
     shutil.move(parked, hidden)
@@ -160,7 +166,7 @@ def test_remove_after_deletes_only_stored_files(tmp_path, pg_factory, sshd):
     ing.policy.write_text(text)
     segs = workload(pg, 3)
     before = archive_hashes(pg)
-    out = json.loads(ing.cli.run("--json", "wal", "pull").stdout)[0]
+    out = json.loads(ing.cli.run("--json", "wal", "pull").stdout)["clusters"][0]
     assert set(out["removed_from_host"]) == set(out["pulled"]) and set(segs) <= set(out["removed_from_host"])
     assert not any(pg.archive_dir.glob("0*"))
     repo, _ = ing.open_repo()

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.pg, pytest.mark.sshd]
 
 def status(ing) -> tuple[int, dict]:
     proc = ing.cli.run("--json", "wal", "status", check=False)
-    return proc.returncode, json.loads(proc.stdout)[0]
+    return proc.returncode, json.loads(proc.stdout)["clusters"][0]
 
 
 def setup(tmp_path, pg_factory, sshd):
@@ -49,13 +49,15 @@ def test_archiving_off_or_failing_is_a_problem(tmp_path, pg_factory, sshd):
         what="the archiver to try archive_command = 'false' and fail",
     )
     code, st = status(ing)
-    assert code == 19 and any("archive_command is failing" in p and "fix:" in p for p in st["problems"]), st
+    failing = [p for p in st["problems"] if p["kind"] == "archive_command_failing"]
+    assert code == 19 and failing and "archive_command is failing" in failing[0]["message"] and failing[0]["fix"], st
+    assert failing[0]["file"] == st["archiver"]["last_failed_wal"] and st["archiver"]["failed_count"] > 0
 
     pg.psql("alter system set archive_mode = off")
     pg.restart()
     code, st = status(ing)
     assert code == 19 and st["archive_mode"] == "off"
-    assert any(p.startswith("archive_mode is off on the primary") for p in st["problems"]), st
+    assert any(p["message"].startswith("archive_mode is off on the primary") for p in st["problems"]), st
 
 
 def test_promoted_copy_without_archiving_is_detected_and_fixed(tmp_path, pg_factory, sshd, restore_root):
@@ -69,8 +71,9 @@ def test_promoted_copy_without_archiving_is_detected_and_fixed(tmp_path, pg_fact
         repoint(ing.policy, pg, server, archive=False)
         code, st = status(ing)
         assert code == 19 and st["server_timeline"] == 2
-        assert any("archive_mode is off" in p for p in st["problems"])
-        assert any("on timeline 2 but the repository has no 00000002.history" in p for p in st["problems"]), st
+        assert any("archive_mode is off" in p["message"] for p in st["problems"])
+        missing = [p for p in st["problems"] if "on timeline 2 but the repository has no 00000002" in p["message"]]
+        assert [(p["kind"], p["timeline"], p["file"]) for p in missing] == [("history_missing", 2, "00000002.history")]
 
         # The operator turns archiving on by hand: timeline 2's segments arrive, its history file does not.
         server.psql("alter system set archive_mode = on")
@@ -81,9 +84,10 @@ def test_promoted_copy_without_archiving_is_detected_and_fixed(tmp_path, pg_fact
         server.switch_wal(pg.archive_dir)
         ing.cli.run("wal", "pull", check=False)
         code, st = status(ing)
-        assert code == 19 and any("timeline 2 has WAL or backups but no history file" in p for p in st["problems"])
-        windows = {w["timeline"]: w for w in json.loads(ing.cli.run("--json", "list").stdout)[0]["windows"]}
-        assert "00000002.history" in windows[2]["error"]
+        messages = [p["message"] for p in st["problems"]]
+        assert code == 19 and any("timeline 2 has WAL or backups but no history file" in m for m in messages)
+        windows = {w["timeline"]: w for w in json.loads(ing.cli.run("--json", "list").stdout)["clusters"][0]["windows"]}
+        assert "00000002.history" in windows[2]["error"]["message"]
 
         # The fix the message names: the history file from the server's pg_wal into the archive, then a pull.
         shutil.copy2(target / "pg_wal" / "00000002.history", pg.archive_dir / "00000002.history")
@@ -91,7 +95,7 @@ def test_promoted_copy_without_archiving_is_detected_and_fixed(tmp_path, pg_fact
         ing.cli.run("wal", "pull")
         code, st = status(ing)
         assert code == 0 and st["problems"] == [], st
-        windows = {w["timeline"]: w for w in json.loads(ing.cli.run("--json", "list").stdout)[0]["windows"]}
+        windows = {w["timeline"]: w for w in json.loads(ing.cli.run("--json", "list").stdout)["clusters"][0]["windows"]}
         assert windows[2]["error"] is None and windows[2]["gaps"] == []
     finally:
         server.stop()

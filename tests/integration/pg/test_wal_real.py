@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from qfbackup.errors import InvalidWalSegment
 from qfbackup.pg import wal
-from qfbackup.pg.wal import InvalidWalSegment, WalKind
+from qfbackup.pg.wal import WalKind
 from qfbackup.sandbox.pg import PgCluster
 
 if TYPE_CHECKING:

@@ -14,19 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from qfbackup.errors import RemoteError
-from qfbackup.remote.command import ConnectionLost, RemoteCommandFailed, RemoteTimeout
-from qfbackup.remote.ssh import (
+from qfbackup.errors import (
     AuthenticationRefused,
     ConnectError,
+    ConnectionLost,
     HostKeyChanged,
     HostKeyUnknown,
+    RemoteCommandFailed,
+    RemoteError,
+    RemoteTimeout,
     SshKeyError,
-    SshSession,
-    SshTarget,
-    connect,
-    connect_with_retry,
 )
+from qfbackup.remote.ssh import SshSession, SshTarget, connect, connect_with_retry
 from qfbackup.sandbox import wait_for
 from qfbackup.sandbox.ports import free_port
 from qfbackup.sandbox.sshd import NetnsSshServer, SshServer

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.jsoncheck import check_run
+
 PASSPHRASE = "integration-pass-7f3a9c"
 
 
@@ -30,6 +32,7 @@ class CliEnv:
         )
         if check and proc.returncode != 0:
             raise AssertionError(f"qfbackup {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
+        check_run(args, proc)
         return proc
 
     def popen(self, *args: str, **kw) -> subprocess.Popen:

@@ -37,17 +37,21 @@ def test_backup_list_verify_restore(cli, tmp_path):
     out = cli.run("--json", "snapshot", "create", str(src), "--tag", "config")
     created = json.loads(out.stdout)
     assert created["files"] == 3 and out.stderr == ""
-    listed = json.loads(cli.run("--json", "snapshot", "list").stdout)
-    assert [s["id"] for s in listed] == [created["snapshot"]] and listed[0]["tags"] == ["config"]
-    assert cli.run("verify", "--read-data").returncode == 0
-    cli.run("snapshot", "restore", created["snapshot"][:10], str(tmp_path / "restored"))
+    listed = json.loads(cli.run("--json", "snapshot", "list").stdout)["snapshots"]
+    assert [s["id"] for s in listed] == [created["id"]] and listed[0]["tags"] == ["config"]
+    listed_text = cli.run("snapshot", "list").stdout
+    assert created["id"][:8] in listed_text and "file-set snapshot" in listed_text and "config" in listed_text
+    verified = cli.run("verify", "--read-data")
+    assert verified.returncode == 0 and "checked 1 file-set snapshot;" in verified.stdout
+    restored = cli.run("--json", "snapshot", "restore", created["id"][:10], str(tmp_path / "restored"))
+    assert json.loads(restored.stdout)["snapshot_id"] == created["id"] and json.loads(restored.stdout)["files"] == 3
     assert_same_tree(src, tmp_path / "restored")
     assert os.readlink(tmp_path / "restored" / "compose-link") == "docker-compose.yml"
 
 
 def test_restore_refuses_non_empty_target(cli, tmp_path):
     src = make_tree(tmp_path / "src")
-    snap = json.loads(cli.run("--json", "snapshot", "create", str(src)).stdout)["snapshot"]
+    snap = json.loads(cli.run("--json", "snapshot", "create", str(src)).stdout)["id"]
     target = tmp_path / "busy"
     target.mkdir()
     (target / "keep.txt").write_text("precious")
@@ -87,7 +91,7 @@ def test_passphrase_file_must_be_private(cli):
 
 def test_key_passwd_and_keyfile(cli, tmp_path):
     src = make_tree(tmp_path / "src")
-    snap = json.loads(cli.run("--json", "snapshot", "create", str(src)).stdout)["snapshot"]
+    snap = json.loads(cli.run("--json", "snapshot", "create", str(src)).stdout)["id"]
     new = tmp_path / "new-pass"
     new.write_text("a brand new passphrase\n")
     new.chmod(0o600)
@@ -97,7 +101,7 @@ def test_key_passwd_and_keyfile(cli, tmp_path):
     cli.env["QFBACKUP_PASSPHRASE_FILE"] = str(new)
     keyfile = tmp_path / "escrow.key"
     cli.run("key", "add", "--keyfile", str(keyfile))
-    keys = json.loads(cli.run("--json", "key", "list").stdout)
+    keys = json.loads(cli.run("--json", "key", "list").stdout)["keys"]
     assert sorted(k["kind"] for k in keys) == ["keyfile", "passphrase"]
     del cli.env["QFBACKUP_PASSPHRASE_FILE"]
     cli.env["QFBACKUP_KEY_FILE"] = str(keyfile)
@@ -117,3 +121,26 @@ def test_wal_get_exit_codes_reach_the_shell(cli, tmp_path):
     cli.passfile.write_text("wrong\n")
     broken = cli.run("wal-get", "--cluster", "main", "000000010000000000000002", str(tmp_path / "c"), check=False)
     assert broken.returncode == 126 and not (tmp_path / "c").exists()
+
+
+def test_repo_and_key_commands_in_json(tmp_path):
+    env = make_cli_env(tmp_path, str(tmp_path / "repo"))
+    init = json.loads(env.run("--json", "repo", "init", "--escrow-keyfile", str(tmp_path / "escrow.key")).stdout)
+    keys = json.loads(env.run("--json", "key", "list").stdout)["keys"]
+    assert {k["id"]: k["current"] for k in keys} == {init["key_id"]: True, init["escrow_key_id"]: False}
+    new = tmp_path / "new-pass"
+    new.write_text("a second passphrase\n")
+    new.chmod(0o600)
+    env.env["QFBACKUP_NEW_PASSPHRASE_FILE"] = str(new)
+    added = json.loads(env.run("--json", "key", "add", "--label", "second").stdout)
+    assert (added["kind"], added["label"]) == ("passphrase", "second") and added["id"] not in {k["id"] for k in keys}
+    assert json.loads(env.run("--json", "key", "remove", added["id"]).stdout)["id"] == added["id"]
+    passwd = json.loads(env.run("--json", "key", "passwd").stdout)
+    assert passwd["replaced_key_id"] == init["key_id"]
+    env.env["QFBACKUP_PASSPHRASE_FILE"] = str(new)
+    after = {k["id"] for k in json.loads(env.run("--json", "key", "list").stdout)["keys"]}
+    assert after == {passwd["id"], init["escrow_key_id"]}
+    assert f"*  {passwd['id']}  passphrase" in env.run("key", "list").stdout
+    info = json.loads(env.run("--json", "repo", "info").stdout)
+    assert info["id"] == init["id"] and info["snapshots"] == {} and info["locks"] == [] and info["packs"] == 0
+    assert "holds           no snapshots" in env.run("repo", "info").stdout

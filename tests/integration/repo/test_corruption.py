@@ -19,7 +19,7 @@ def backed_up(cli, tmp_path):
     src.mkdir()
     for name, size in FILES.items():
         (src / name).write_bytes(os.urandom(size))
-    snap = json.loads(cli.run("--json", "snapshot", "create", str(src)).stdout)["snapshot"]
+    snap = json.loads(cli.run("--json", "snapshot", "create", str(src)).stdout)["id"]
     return cli, Path(cli.repo), snap
 
 
@@ -69,7 +69,7 @@ def test_deleted_pack_named_with_affected_snapshot(backed_up, tmp_path):
     victim.unlink()
     code, _, report = verify_errors(cli)
     named = [e for e in report["errors"] if e["object"] == str(victim.relative_to(repo))]
-    assert code == 4 and named and named[0]["snapshots"] == [snap[:12]]
+    assert code == 4 and named and [a["snapshot_id"] for a in named[0]["affected"]] == [snap]
     assert "missing" in restore_fails(cli, snap, tmp_path / "out")
 
 
@@ -88,7 +88,7 @@ def test_swapped_snapshot_named(cli, tmp_path):
     ids = []
     for i in range(2):
         (src / "f").write_bytes(os.urandom(100_000 + i))
-        ids.append(json.loads(cli.run("--json", "snapshot", "create", str(src)).stdout)["snapshot"])
+        ids.append(json.loads(cli.run("--json", "snapshot", "create", str(src)).stdout)["id"])
     repo = Path(cli.repo)
     a, b = repo / "snapshots" / ids[0], repo / "snapshots" / ids[1]
     da, db = a.read_bytes(), b.read_bytes()

@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -74,7 +76,7 @@ def test_kill_9_at_random_points_leaves_repository_consistent(cli, big_tree, tmp
     assert killed >= 3, f"the delays should interrupt most trials (a whole backup took {whole:.2f} s)"
     # The next backup succeeds (stale lock of the dead pid removed), and restores exactly.
     done = cli.run("--json", "snapshot", "create", str(big_tree))
-    snap = json.loads(done.stdout)["snapshot"]
+    snap = json.loads(done.stdout)["id"]
     cleanup = json.loads(cli.run("--json", "repo", "cleanup").stdout)
     assert json.loads(cli.run("--json", "verify", "--read-data").stdout)["orphan_packs"] == []
     cli.run("snapshot", "restore", snap, str(tmp_path / "restored"))
@@ -94,6 +96,34 @@ def test_second_exclusive_writer_exits_3(cli, big_tree):
     assert backup.returncode == 0
 
 
+def test_repo_info_shows_who_holds_a_lock(cli, big_tree):
+    started = datetime.now(UTC).replace(microsecond=0)
+    backup = cli.popen("snapshot", "create", str(big_tree), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for_committed_lock(cli, backup)
+        info = json.loads(cli.run("--json", "repo", "info").stdout)
+    finally:
+        backup.wait(timeout=120)
+    (lock,) = info["locks"]
+    assert (lock["command"], lock["pid"], lock["exclusive"]) == ("snapshot create", backup.pid, False)
+    assert not lock["stale"]
+    assert started <= datetime.fromisoformat(lock["created"]) <= datetime.fromisoformat(lock["refreshed"])
+    assert json.loads(cli.run("--json", "repo", "info").stdout)["locks"] == []  # released at the end
+
+    # Another host's lock, not refreshed for two hours: shown as probably stale, its epoch times as ISO times.
+    then = time.time() - 7200
+    foreign = {"host": "db-elsewhere", "pid": 4242, "exclusive": True, "created": then, "refreshed": then,
+               "command": "repo cleanup"}  # fmt: skip
+    lock_id = os.urandom(16).hex()
+    (Path(cli.repo) / "locks" / lock_id).write_text(json.dumps(foreign))
+    (lock,) = json.loads(cli.run("--json", "repo", "info").stdout)["locks"]
+    assert lock["id"] == lock_id and lock["stale"] and lock["host"] == "db-elsewhere"
+    assert datetime.fromisoformat(lock["created"]) == datetime.fromtimestamp(then, UTC)
+    text = cli.run("repo", "info").stdout
+    assert "exclusive lock by 'repo cleanup' on db-elsewhere pid 4242" in text
+    assert f"(id {lock_id[:8]}); probably stale" in text
+
+
 def test_waiting_writer_proceeds_after_holder_finishes(cli, big_tree):
     backup = cli.popen("snapshot", "create", str(big_tree), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wait_for_committed_lock(cli, backup)
@@ -109,4 +139,4 @@ def test_concurrent_appenders_both_succeed(cli, big_tree, tmp_path):
     procs = [cli.popen("snapshot", "create", str(d), stdout=subprocess.DEVNULL) for d in (big_tree, other)]
     assert [p.wait(timeout=180) for p in procs] == [0, 0]
     report = json.loads(cli.run("--json", "verify", "--read-data").stdout)
-    assert report["ok"] and report["snapshots"] == 2
+    assert report["ok"] and report["snapshots"] == {"files": 2}

@@ -26,7 +26,7 @@ def mirrored(tmp_path, seaweed, s3_bucket):
     src = make_tree(tmp_path / "src")
     for i in range(3):
         (src / "models" / f"big-{i}.bin").write_bytes(os.urandom(20 * 1024 * 1024))
-    snap = json.loads(cli.run("--json", "snapshot", "create", str(src)).stdout)["snapshot"]
+    snap = json.loads(cli.run("--json", "snapshot", "create", str(src)).stdout)["id"]
     return cli, seaweed.url(s3_bucket, "quantum-forge"), src, snap, escrow
 
 
@@ -40,7 +40,7 @@ def test_copy_is_idempotent_and_restores_alone(mirrored, tmp_path):
     shutil.rmtree(cli.repo)  # the local repository is gone
     cli.env["QFBACKUP_REPO"] = url
     report = json.loads(cli.run("--json", "verify", "--read-data").stdout)
-    assert report["ok"] and report["snapshots"] == 1
+    assert report["ok"] and report["snapshots"] == {"files": 1}
     cli.run("snapshot", "restore", snap, str(tmp_path / "from-s3"))
     assert_same_tree(src, tmp_path / "from-s3")
     # The escrow key file alone opens the mirror too.
@@ -104,7 +104,7 @@ def test_repository_initialised_directly_on_s3(tmp_path, seaweed, s3_bucket):
     cli = make_cli_env(tmp_path, seaweed.url(s3_bucket, "direct"), aws)
     cli.run("repo", "init")
     src = make_tree(tmp_path / "src")
-    snap = json.loads(cli.run("--json", "snapshot", "create", str(src)).stdout)["snapshot"]
+    snap = json.loads(cli.run("--json", "snapshot", "create", str(src)).stdout)["id"]
     assert json.loads(cli.run("--json", "verify", "--read-data").stdout)["ok"]
     cli.run("snapshot", "restore", snap, str(tmp_path / "out"))
     assert_same_tree(src, tmp_path / "out")

@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from qfbackup.errors import StorageError
-from qfbackup.repo.store import Store, StoreUnavailable, open_store
+from qfbackup.errors import StorageError, StoreUnavailable
+from qfbackup.repo.store import Store, open_store
 
 SLOW_DOWN = b"<?xml version='1.0'?><Error><Code>SlowDown</Code><Message>Please reduce your rate</Message></Error>"
 DENIED = b"<?xml version='1.0'?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"

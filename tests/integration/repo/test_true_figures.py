@@ -59,8 +59,8 @@ def test_wal_pull_reports_what_it_stored(site: Ingest, pg_cluster) -> None:
         )
         pg_cluster.switch_wal()
     out, growth = grown(site, "wal", "pull")
-    assert out[0]["pulled"]
-    assert_true_figure(out[0]["bytes_stored"], growth)
+    assert out["clusters"][0]["pulled"]
+    assert_true_figure(out["clusters"][0]["bytes_stored"], growth)
 
 
 def test_backup_base_reports_what_it_stored(site: Ingest) -> None:

@@ -8,6 +8,7 @@ random targets of every kind must then start and hold exactly the batches commit
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 import time
@@ -126,23 +127,25 @@ def test_restores_to_random_targets_match_source(site, restore_root):
 
 def test_restore_points_are_indexed_and_planned_by_position(site, restore_root):
     ing, _, points = site
-    inv = json.loads(ing.cli.run("--json", "list").stdout)[0]
+    inv = json.loads(ing.cli.run("--json", "list").stdout)["clusters"][0]
     assert [r["name"] for r in inv["restore_points"]] == [f"batch-{p.batch}" for p in points[1:]]
     for rp, p in zip(inv["restore_points"], points[1:], strict=True):
         assert parse_lsn(rp["lsn"]) >= parse_lsn(p.lsn) and rp["time"] > p.time  # created right after it
     backups = inv["base_backups"]
     late = json.loads(
         ing.cli.run("--json", "restore", "--cluster", "main", "--target-name", "batch-7", "--dry-run").stdout
-    )
+    )["plan"]
     assert late["restore_point"]["name"] == "batch-7" and late["backup"]["id"] == backups[-1]["id"]  # not the oldest
     early = json.loads(
         ing.cli.run("--json", "restore", "--cluster", "main", "--target-name", "batch-1", "--dry-run").stdout
-    )
+    )["plan"]
     assert early["backup"]["id"] == backups[0]["id"]
     target = restore_root / "never"
     proc = ing.cli.run("restore", "--cluster", "main", "--target-name", "batch-77", "--to", str(target), check=False)
     assert proc.returncode == 16 and "batch-77" in proc.stderr and "nearest known: batch-7" in proc.stderr, proc.stderr
     assert not target.exists()
-    wal_snaps = [s for s in json.loads(ing.cli.run("--json", "snapshot", "list").stdout) if s["kind"] == "wal"]
+    listed = json.loads(ing.cli.run("--json", "snapshot", "list").stdout)["snapshots"]
+    wal_snaps = [s for s in listed if s["kind"] == "wal"]
     shown = [ing.cli.run("show", s["id"]).stdout for s in wal_snaps]
-    assert any("batch-3 (" in text for text in shown)
+    rp = next(r for r in inv["restore_points"] if r["name"] == "batch-3")  # listed under its segment, in words
+    assert any(re.search(rf"- lsn +{rp['lsn']}\n +name +batch-3\n", text) for text in shown), shown

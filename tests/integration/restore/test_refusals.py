@@ -57,14 +57,15 @@ def test_unreadable_snapshots_refuse_latest_unless_accepted(site, restore_root):
     good = flip_byte(batch)  # the newest WAL: the end looks earlier, and no gap shows
     shutil.rmtree(ing.dir / "cache")
     dry = ing.cli.run("--json", "restore", "--cluster", "main", "--latest", "--dry-run", check=False)
-    assert json.loads(dry.stdout)["unreadable_snapshots"] == [batches[-1].id] and dry.returncode == 14
+    unreadable = json.loads(dry.stdout)["plan"]["unreadable_snapshots"]
+    assert [u["id"] for u in unreadable] == [batches[-1].id] and dry.returncode == 14
     proc = ing.cli.run("restore", "--cluster", "main", "--latest", "--to", str(restore_root / "x"), check=False)
     assert proc.returncode == 14 and batches[-1].id in proc.stderr and "would reach only" in proc.stderr
     assert not (restore_root / "x").exists()
     batch.write_bytes(good)
     shutil.rmtree(ing.dir / "cache")
 
-    listing = json.loads(ing.cli.run("--json", "list").stdout)[0]
+    listing = json.loads(ing.cli.run("--json", "list").stdout)["clusters"][0]
     newest = listing["base_backups"][-1]["id"]
     flip_byte(ing.dir / "repo" / "snapshots" / newest)
     shutil.rmtree(ing.dir / "cache")  # no good copy anywhere: the object itself is damaged

@@ -124,7 +124,7 @@ def site(pg_cluster, sshd, tmp_path_factory) -> Iterator[Site]:
         for table, rows in ROWS.items():
             assert str(expected[DB][f"table {table}"]).startswith(f"{rows} ")
         assert expected[DB]["db_settings"] == "work_mem=7MB" and expected[DB]["owners"].count(ROLE) == 1
-        yield Site(ingest, pg_cluster, out["snapshot"], expected)
+        yield Site(ingest, pg_cluster, out["id"], expected)
     finally:
         for db in (DB, OTHER_DB):
             pg_cluster.psql(f"drop database if exists {db}")
@@ -150,17 +150,18 @@ def test_restore_into_a_fresh_server_reproduces_the_database(site: Site, pg_fact
     dry = restore(site, "--db", DB, "--to-dsn", dsn, "--dry-run")
     no_password_in(dry)
     plan = json.loads(dry.stdout)
-    assert plan["dry_run"] and plan["snapshot"] == site.snapshot
-    assert plan["create"] == "pg_restore --create" and plan["target_db"] == DB and plan["staging_dir"] is None
-    assert "<redacted>" in plan["target"]
+    assert plan["dry_run"] and plan["snapshot_id"] == site.snapshot and plan["restored"] is None
+    into = plan["to_dsn"]
+    assert into["create"] == "pg_restore --create" and into["target_db"] == DB and into["staging_dir"] is None
+    assert "<redacted>" in into["target"]
     assert databases(target) == ["postgres"]  # a dry run changes nothing
     assert target.psql(f"select count(*) from pg_roles where rolname = '{ROLE}'") == "0"
 
     proc = restore(site, "--db", DB, "--to-dsn", dsn)
     no_password_in(proc)
     out = json.loads(proc.stdout)
-    assert out["plan"]["snapshot"] == site.snapshot and out["bytes_restored"] > 0
-    assert any('role "postgres" already exists' in e for e in out["globals_errors_ignored"])
+    assert out["snapshot_id"] == site.snapshot and out["restored"]["bytes"] > 0
+    assert any('role "postgres" already exists' in e["message"] for e in out["restored"]["globals_errors_ignored"])
     assert databases(target) == ["postgres", DB]  # only the database asked for
     assert fingerprint(target, DB) == site.expected[DB]
 
@@ -172,14 +173,14 @@ def test_parallel_restore_renamed_copy_and_refusal_of_a_used_database(site: Site
     dsn = f"host=127.0.0.1 port={target.port} user=postgres"
 
     out = json.loads(restore(site, "--db", DB, "--to-dsn", dsn, "--jobs", "2", "--tmpdir", str(stage)).stdout)
-    assert out["plan"]["jobs"] == 2 and out["plan"]["staging_dir"] == str(stage)
+    assert out["to_dsn"]["jobs"] == 2 and out["to_dsn"]["staging_dir"] == str(stage)
     assert list(stage.iterdir()) == []  # the staged dump is removed
     assert fingerprint(target, DB) == site.expected[DB]
 
     # the same dump under another name, on a server where the roles now exist: globals rerun harmlessly
     out = json.loads(restore(site, "--db", DB, "--to-dsn", f"{dsn} dbname=qfb_copy").stdout)
-    assert out["plan"]["create"] == "CREATE DATABASE"
-    assert any(f'role "{ROLE}" already exists' in e for e in out["globals_errors_ignored"])
+    assert out["to_dsn"]["create"] == "CREATE DATABASE"
+    assert any(f'role "{ROLE}" already exists' in e["message"] for e in out["restored"]["globals_errors_ignored"])
     copy = fingerprint(target, "qfb_copy")
     assert copy.pop("db_settings") == ""  # documented: database-level settings need the original name
     assert copy == {k: v for k, v in site.expected[DB].items() if k != "db_settings"}
@@ -195,7 +196,7 @@ def test_to_file_writes_a_dump_pg_restore_accepts(site: Site, tmp_path) -> None:
     path.parent.mkdir()
     out = json.loads(restore(site, "--db", DB, "--to-file", str(path)).stdout)
     gpath = Path(str(path) + ".globals.sql")
-    assert out["dump_file"] == str(path) and out["globals_file"] == str(gpath)
+    assert out["to_file"]["dump_file"] == str(path) and out["to_file"]["globals_file"] == str(gpath)
     for p in (path, gpath):
         assert stat.S_IMODE(p.stat().st_mode) == 0o600
     assert path.stat().st_size == out["dump_bytes"] and path.read_bytes().startswith(b"PGDMP")
@@ -230,7 +231,7 @@ def test_restore_from_the_s3_copy_alone(site: Site, pg_factory, seaweed, s3_buck
     finally:
         gone.rename(local)
     out = json.loads(proc.stdout)
-    assert out["plan"]["snapshot"] == site.snapshot
+    assert out["snapshot_id"] == site.snapshot
     assert fingerprint(target, OTHER_DB) == site.expected[OTHER_DB]
     assert str(site.expected[OTHER_DB]["table codes"]).startswith("700 ")
 
@@ -259,7 +260,7 @@ def test_latest_failed_dump_is_refused_and_the_good_one_restores_on_request(
     checksum = "select count(*) || ' ' || md5(string_agg(t::text, ',' order by id)) from t"
     owner = "select tableowner from pg_tables where tablename = 't'"
     ing = make_ingest(tmp_path, sshd, {"main": pg_cluster}, databases={"main": [flaky_db]})
-    good = json.loads(ing.cli.run("--json", "backup", "dump", "--cluster", "main").stdout)["snapshot"]
+    good = json.loads(ing.cli.run("--json", "backup", "dump", "--cluster", "main").stdout)["id"]
     at_good = pg_cluster.psql(checksum, dbname=flaky_db)
     pg_cluster.psql("insert into t values (1001, 'after the good dump')", dbname=flaky_db)
     pg_cluster.psql(f"alter database {flaky_db} allow_connections false")
@@ -289,7 +290,7 @@ def test_latest_failed_dump_is_refused_and_the_good_one_restores_on_request(
     fresh = pg_factory()
     proc = ing.cli.run("restore", "dump", "--cluster", "main", "--db", flaky_db, "--to-dsn",
                        f"host=127.0.0.1 port={fresh.port} user=postgres")  # fmt: skip
-    assert f"has no globals; using those of {failed_out['snapshot'][:12]}" in proc.stderr, proc.stderr
+    assert f"has no globals; using those of {failed_out['id'][:12]}" in proc.stderr, proc.stderr
     assert fresh.psql(checksum, dbname=flaky_db) == pg_cluster.psql(checksum, dbname=flaky_db)
     assert fresh.psql(owner, dbname=flaky_db) == ROLE
 
@@ -297,7 +298,7 @@ def test_latest_failed_dump_is_refused_and_the_good_one_restores_on_request(
 def test_dsn_password_is_never_shown() -> None:
     t = parse_target(f"postgresql://trader:{PASSWORD}@db.example:6432?sslmode=require", "qfb_trading")
     assert t.dbname == "qfb_trading" and t.password == PASSWORD and t.env()["PGPASSWORD"] == PASSWORD
-    assert PASSWORD not in t.conninfo() and PASSWORD not in t.describe() and PASSWORD not in repr(t)
+    assert PASSWORD not in t.conninfo() and PASSWORD not in t.redacted() and PASSWORD not in repr(t)
     assert "host=db.example" in t.conninfo() and "sslmode=require" in t.conninfo()
     assert t.scrub(f"FATAL: bad {PASSWORD}") == "FATAL: bad <redacted>"
     with pytest.raises(Exception) as err:

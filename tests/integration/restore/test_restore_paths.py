@@ -49,13 +49,13 @@ def test_gap_refuses_targets_beyond_it_and_names_latest_reachable(site, restore_
     pg.psql("insert into trades (batch, price) values (1000, 1)", dbname="signalcartel")
     pg.switch_wal()  # WAL exists after the victim, so its loss is a gap and not just the end
     ing.cli.run("wal", "pull")
-    newest_backup = json.loads(ing.cli.run("--json", "list").stdout)[0]["base_backups"][-1]
+    newest_backup = json.loads(ing.cli.run("--json", "list").stdout)["clusters"][0]["base_backups"][-1]
     shown = json.loads(ing.cli.run("--json", "show", newest_backup["id"]).stdout)
     victim = next_segment_name(shown["meta"]["wal_last_segment"])  # the first WAL replayed past that backup
     assert victim in wal_names(ing)
     drop_wal_file(ing, victim)
-    listing = json.loads(ing.cli.run("--json", "list").stdout)[0]
-    assert victim in " ".join(listing["wal"]["gaps"])
+    listing = json.loads(ing.cli.run("--json", "list").stdout)["clusters"][0]
+    assert victim in [g["first"] for g in listing["wal"]["gaps"]]
     late = points[-1]
     proc = ing.cli.run(
         "restore", "--cluster", "main", "--pitr", late.time, "--to", str(restore_root / "x"), check=False
@@ -65,12 +65,12 @@ def test_gap_refuses_targets_beyond_it_and_names_latest_reachable(site, restore_
     assert not (restore_root / "x").exists()  # refused before touching anything
     # --latest cannot reach the newest stored WAL: its dry run shows the plan and fails as the restore would
     dry = ing.cli.run("--json", "restore", "--cluster", "main", "--latest", "--dry-run", check=False)
-    plan = json.loads(dry.stdout)
-    assert any(victim in n for n in plan["notes"]) and plan["wal"]["last"] < victim
+    plan = json.loads(dry.stdout)["plan"]
+    assert any(victim in n["message"] for n in plan["notes"]) and plan["wal"]["last"] < victim
     assert dry.returncode == 14 and "would reach only" in dry.stderr and "--accept-earlier" in dry.stderr
     # a target before the gap still restores
     ok = ing.cli.run("--json", "restore", "--cluster", "main", "--pitr", points[2].time, "--dry-run")
-    assert json.loads(ok.stdout)["wal"]["last"] < victim
+    assert json.loads(ok.stdout)["plan"]["wal"]["last"] < victim
 
 
 def wal_names(ing) -> list[str]:
@@ -155,7 +155,7 @@ def test_restore_from_s3_copy_alone(site, restore_root, seaweed, s3_bucket):
 
 def test_list_and_show(site):
     ing, pg, _ = site
-    inv = json.loads(ing.cli.run("--json", "list").stdout)
+    inv = json.loads(ing.cli.run("--json", "list").stdout)["clusters"]
     assert [i["cluster"] for i in inv] == ["main"]
     main = inv[0]
     assert len(main["base_backups"]) == 2 and main["wal"]["gaps"] == []

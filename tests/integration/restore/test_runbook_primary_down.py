@@ -84,7 +84,7 @@ def test_primary_down_then_vms_host_loss(tmp_path, pg_factory, sshd, seaweed, s3
 
     # Restore steps 1-2: the --pitr variant (the primary died of bad data after t3), as the new primary.
     dry = runbook.argv(runbook.find(restore_cmds, "restore", "--pitr", "--dry-run"), subst)
-    plan = json.loads(ing.cli.run("--json", *dry).stdout)
+    plan = json.loads(ing.cli.run("--json", *dry).stdout)["plan"]
     assert plan["gap"] is None and plan["timeline"] == 1
     done = ing.cli.run(*runbook.argv(runbook.find(restore_cmds, "restore", "--pitr", without=("--dry-run",)), subst))
     assert "the new primary: archives WAL into" in done.stdout
@@ -111,9 +111,9 @@ def test_primary_down_then_vms_host_loss(tmp_path, pg_factory, sshd, seaweed, s3
         server.switch_wal(primary.archive_dir)
         for cmd in protect[1:]:
             ing.cli.run(*runbook.argv(cmd, subst))
-        status = json.loads(ing.cli.run("--json", "wal", "status", "--cluster", "signalcartel").stdout)[0]
+        status = json.loads(ing.cli.run("--json", "wal", "status", "--cluster", "signalcartel").stdout)["clusters"][0]
         assert status["problems"] == [] and status["server_timeline"] == 2 and status["archive_mode"] == "on"
-        windows = {w["timeline"]: w for w in json.loads(ing.cli.run("--json", "list").stdout)[0]["windows"]}
+        windows = {w["timeline"]: w for w in json.loads(ing.cli.run("--json", "list").stdout)["clusters"][0]["windows"]}
         assert windows[2]["error"] is None and windows[2]["gaps"] == []
         insert(server, 5)
         t5, sum5 = moment(server), checksum(server)
@@ -128,8 +128,9 @@ def test_primary_down_then_vms_host_loss(tmp_path, pg_factory, sshd, seaweed, s3
     # PITR to a point on timeline 2 (from the base backup of the new primary, which carries the first restore's
     # settings in its postgresql.auto.conf) and to one on timeline 1 before the fork (from the first backup), each
     # exact; the copies do not archive.
-    newest = json.loads(ing.cli.run("--json", "list").stdout)[0]["base_backups"][-1]
-    plan = json.loads(ing.cli.run("--json", "restore", "--cluster", "signalcartel", "--pitr", t5, "--dry-run").stdout)
+    newest = json.loads(ing.cli.run("--json", "list").stdout)["clusters"][0]["base_backups"][-1]
+    dry_t5 = ing.cli.run("--json", "restore", "--cluster", "signalcartel", "--pitr", t5, "--dry-run")
+    plan = json.loads(dry_t5.stdout)["plan"]
     assert newest["timeline"] == 2 and plan["backup"]["id"] == newest["id"] and plan["timeline"] == 2
     assert restore_copy(ing, restore_root / "tl2", "--pitr", t5) == sum5
     assert restore_copy(ing, restore_root / "tl1", "--pitr", t2) == sum2

@@ -51,12 +51,12 @@ def test_wal_across_a_promotion_restores_on_the_new_timeline(tmp_path, pg_factor
         text = text.replace(str(old), str(new))
     ing.policy.write_text(text)
 
-    pulled = json.loads(ing.cli.run("--json", "wal", "pull").stdout)[0]
+    pulled = json.loads(ing.cli.run("--json", "wal", "pull").stdout)["clusters"][0]
     assert "00000002.history" in pulled["pulled"] and pulled["gaps"] == []
-    status = json.loads(ing.cli.run("--json", "wal", "status").stdout)[0]
+    status = json.loads(ing.cli.run("--json", "wal", "status").stdout)["clusters"][0]
     assert set(status["timelines"]) == {"1", "2"} and status["problems"] == []
 
-    plan = json.loads(ing.cli.run("--json", "restore", "--cluster", "main", "--latest", "--dry-run").stdout)
+    plan = json.loads(ing.cli.run("--json", "restore", "--cluster", "main", "--latest", "--dry-run").stdout)["plan"]
     assert plan["timeline"] == 2 and plan["wal"]["files"] >= 3
     target = restore_root / "tl2"
     ing.cli.run("restore", "--cluster", "main", "--latest", "--to", str(target))

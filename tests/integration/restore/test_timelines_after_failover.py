@@ -47,26 +47,26 @@ def test_backup_after_the_fork_serves_only_its_own_timeline(tmp_path, pg_factory
     repoint(ing.policy, primary, standby)
     ing.cli.run("wal", "pull")
 
-    backups = json.loads(ing.cli.run("--json", "list").stdout)[0]["base_backups"]
+    backups = json.loads(ing.cli.run("--json", "list").stdout)["clusters"][0]["base_backups"]
     b1, b2 = backups[0]["id"], backups[1]["id"]
     assert [b["timeline"] for b in backups] == [1, 1]
 
     # One computation of the window: list, wal status and the plan agree, and nothing reads as a gap.
-    inv = json.loads(ing.cli.run("--json", "list").stdout)[0]
+    inv = json.loads(ing.cli.run("--json", "list").stdout)["clusters"][0]
     windows = {w["timeline"]: w for w in inv["windows"]}
     assert set(windows) == {1, 2} and all(w["error"] is None for w in windows.values()), windows
     assert inv["wal"]["gaps"] == [] and windows[2]["gaps"] == [] and windows[1]["gaps"] == []
-    assert windows[2]["from_backup"] == b1 and windows[2]["backups"] == 1  # b2 is not on timeline 2's path
+    assert windows[2]["from"]["backup_id"] == b1 and windows[2]["backups"] == 1  # b2 is not on timeline 2's path
     assert windows[1]["backups"] == 2
-    status = json.loads(ing.cli.run("--json", "wal", "status").stdout)[0]
+    status = json.loads(ing.cli.run("--json", "wal", "status").stdout)["clusters"][0]
     assert status["gaps"] == [] and status["problems"] == [] and status["server_timeline"] == 2
-    plan = json.loads(ing.cli.run("--json", "restore", "--cluster", "main", "--latest", "--dry-run").stdout)
+    plan = json.loads(ing.cli.run("--json", "restore", "--cluster", "main", "--latest", "--dry-run").stdout)["plan"]
     assert plan["timeline"] == 2 and plan["backup"]["id"] == b1 and plan["gap"] is None
-    assert plan["reachable_until"] == windows[2]["to"]
+    assert plan["reachable"] == windows[2]["to"]
     tl1 = json.loads(
         ing.cli.run("--json", "restore", "--cluster", "main", "--latest", "--timeline", "1", "--dry-run").stdout
-    )
-    assert tl1["backup"]["id"] == b2 and tl1["reachable_until"] == windows[1]["to"]
+    )["plan"]
+    assert tl1["backup"]["id"] == b2 and tl1["reachable"] == windows[1]["to"]
 
     # --latest follows timeline 2 from b1: the standby's data, never the old primary's batch 50.
     latest = restore_root / "latest"

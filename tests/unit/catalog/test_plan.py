@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from qfbackup.catalog.plan import TargetUnreachable, plan_restore
+from qfbackup.catalog.plan import plan_restore
+from qfbackup.errors import TargetUnreachable
 from qfbackup.pg import wal
 from qfbackup.pg.recovery import Target
 from qfbackup.repo.catalog import Snapshot, StreamRef

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from qfbackup.catalog.plan import TargetUnreachable, plan_restore
-from qfbackup.catalog.restore_points import UnknownRestorePoint
+from qfbackup.catalog.plan import plan_restore
+from qfbackup.errors import TargetUnreachable, UnknownRestorePoint
 from qfbackup.pg import wal
 from qfbackup.pg.recovery import Target
 from tests.unit.catalog.test_window import FORK, T0, Repo, backup, failover_catalogue, wal_batch

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from qfbackup.catalog.backups import BaseBackup
-from qfbackup.catalog.plan import TargetUnreachable, plan_restore
+from qfbackup.catalog.plan import plan_restore
 from qfbackup.catalog.window import Coverage
-from qfbackup.errors import QfError
+from qfbackup.errors import QfError, TargetUnreachable
 from qfbackup.pg import wal
 from qfbackup.pg.recovery import Target
 from qfbackup.repo.catalog import Snapshot, StreamRef

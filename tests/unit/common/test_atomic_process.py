@@ -6,6 +6,8 @@ import os
 import stat
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -24,6 +26,49 @@ def test_write_atomic_replaces_whole_and_fsyncs_file_and_directory(tmp_path, mon
     assert target.read_bytes() == b"abcd"
     assert len(synced) == 2  # the file, then its directory
     assert os.listdir(tmp_path) == ["f"]
+
+
+@pytest.mark.parametrize(("durable", "fsyncs"), [(True, 2), (False, 0)])
+def test_durable_decides_the_fsyncs_and_nothing_else(tmp_path, monkeypatch, durable, fsyncs):
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    target = tmp_path / "f"
+    target.write_bytes(b"old")
+    with atomic_writer(target, mode=0o600, durable=durable) as f:
+        f.write(b"new")
+        assert target.read_bytes() == b"old"  # nothing visible before the block ends
+    assert target.read_bytes() == b"new" and stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert len(synced) == fsyncs and os.listdir(tmp_path) == ["f"]
+
+
+def test_without_fsync_a_reader_still_never_sees_a_partial_file(tmp_path):
+    """A reader polling the file while it is rewritten in 64 KiB pieces, over and over until it has read 200 times,
+    only ever sees a whole version."""
+    size, piece, reads = 1 << 20, 1 << 16, 200
+    target = tmp_path / "f"
+    target.write_bytes(bytes([0]) * size)
+    done = threading.Event()
+    seen: list[tuple[int, bool]] = []  # (length, all bytes alike) of each read
+
+    def reader() -> None:
+        while not done.is_set():
+            data = target.read_bytes()
+            seen.append((len(data), data == data[:1] * len(data)))
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    version, deadline = 0, time.monotonic() + 60
+    try:
+        while len(seen) < reads:
+            assert time.monotonic() < deadline, f"the reader read only {len(seen)} times in 60 s"
+            version = version % 255 + 1
+            write_atomic(target, (bytes([version]) * piece for _ in range(size // piece)), durable=False)
+    finally:
+        done.set()
+        thread.join()
+    assert target.read_bytes() == bytes([version]) * size and os.listdir(tmp_path) == ["f"]
+    assert set(seen) == {(size, True)}, f"partial or mixed reads: {sorted(set(seen))[:5]}"
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
@@ -48,11 +93,13 @@ def test_mode_and_no_replace(tmp_path):
     assert target.read_text() == "s" and os.listdir(tmp_path) == ["secret"]
 
 
-def test_a_killed_writer_leaves_only_a_marked_temporary(tmp_path):
+@pytest.mark.parametrize("durable", [True, False])
+def test_a_killed_writer_leaves_only_a_marked_temporary(tmp_path, durable):
     target = tmp_path / "f"
     code = (
         "import os, sys\nfrom pathlib import Path\nfrom qfbackup.common.atomic import atomic_writer\n"
-        f"with atomic_writer(Path({str(target)!r})) as f:\n    f.write(b'half'); f.flush(); os._exit(9)\n"
+        f"with atomic_writer(Path({str(target)!r}), durable={durable}) as f:\n"
+        "    f.write(b'half'); f.flush(); os._exit(9)\n"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 9
     left = os.listdir(tmp_path)

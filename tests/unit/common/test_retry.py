@@ -9,8 +9,16 @@ import random
 import pytest
 
 from qfbackup.common.retry import RetryPolicy, retry, retryable
-from qfbackup.errors import ConnectError, ConnectionLost, HostKeyChanged, RemoteTimeout, StorageError, UsageError
-from qfbackup.repo.store import ObjectMissing, StoreUnavailable
+from qfbackup.errors import (
+    ConnectError,
+    ConnectionLost,
+    HostKeyChanged,
+    ObjectMissing,
+    RemoteTimeout,
+    StorageError,
+    StoreUnavailable,
+    UsageError,
+)
 
 
 class Transient(Exception):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from qfbackup.drill.script import Facts, parse
 from qfbackup.policy.expect import parse_expectation
-from qfbackup.policy.schema import DrillCheck
+from qfbackup.policy.jobs import DrillCheck
 
 DATA = Path(__file__).parent / "data"
 

@@ -7,9 +7,8 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from qfbackup.errors import IntegrityError, UsageError
+from qfbackup.errors import BadBackupMetadata, IntegrityError, UsageError
 from qfbackup.pg.basebackup import (
-    BadBackupMetadata,
     ManifestInfo,
     WalRange,
     backup_position,

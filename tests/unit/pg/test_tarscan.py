@@ -8,7 +8,8 @@ import tarfile
 
 import pytest
 
-from qfbackup.pg.tarscan import BLOCK, Capture, ScanningReader, TarFormatError, TarScanner
+from qfbackup.errors import TarFormatError
+from qfbackup.pg.tarscan import BLOCK, Capture, ScanningReader, TarScanner
 
 
 def make_tar(members: dict[str, bytes], *, fmt: int = tarfile.USTAR_FORMAT, dirs: tuple[str, ...] = ()) -> bytes:

@@ -6,19 +6,17 @@ import struct
 
 import pytest
 
-from qfbackup.errors import IntegrityError, UsageError
-from qfbackup.pg import wal
-from qfbackup.pg.versions import WAL_PAGE_MAGIC, major_for_wal_magic, wal_page_magic
-from qfbackup.pg.wal import (
-    Gap,
-    HistoryEntry,
+from qfbackup.errors import (
+    IntegrityError,
     InvalidHistoryFile,
     InvalidLsn,
     InvalidWalName,
     InvalidWalSegment,
-    TimelineSpan,
-    WalKind,
+    UsageError,
 )
+from qfbackup.pg import wal
+from qfbackup.pg.versions import WAL_PAGE_MAGIC, major_for_wal_magic, wal_page_magic
+from qfbackup.pg.wal import Gap, HistoryEntry, TimelineSpan, WalKind
 
 MiB = 1024 * 1024
 SEG = 16 * MiB

@@ -8,9 +8,10 @@ import struct
 
 import pytest
 
+from qfbackup.errors import InvalidCarry, InvalidWalName
 from qfbackup.pg import walrecords
-from qfbackup.pg.wal import XLP_FIRST_IS_CONTRECORD, XLP_LONG_HEADER, InvalidWalName, segment_name
-from qfbackup.pg.walrecords import Carry, InvalidCarry, RestorePoint, RestorePointScanner, crc32c, record_crc
+from qfbackup.pg.wal import XLP_FIRST_IS_CONTRECORD, XLP_LONG_HEADER, segment_name
+from qfbackup.pg.walrecords import Carry, RestorePoint, RestorePointScanner, crc32c, record_crc
 
 PAGE = 8192
 SEG = 1024 * 1024  # the smallest wal_segment_size: 128 pages, so whole segments stay cheap

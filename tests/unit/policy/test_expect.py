@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from qfbackup.policy import ExpectSyntaxError, parse_expectation
+from qfbackup.errors import ExpectSyntaxError
+from qfbackup.policy.expect import parse_expectation
 
 T = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

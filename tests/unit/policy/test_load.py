@@ -9,7 +9,8 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from qfbackup.errors import PolicyError
-from qfbackup.policy import KeepRule, load_policy, parse_policy
+from qfbackup.policy import load_policy, parse_policy
+from qfbackup.policy.jobs import KeepRule
 
 # --- the shipped policy -----------------------------------------------------------------------------------------
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from qfbackup.cli.main import main
+from qfbackup.output.contract import check
 from qfbackup.policy import parse_policy
-from qfbackup.policy.schema import NOT_IMPLEMENTED
+from qfbackup.policy.unimplemented import NOT_IMPLEMENTED
 
 
 def test_check_shipped_policy(shipped: Path, capsys) -> None:
@@ -37,6 +38,7 @@ def test_json_output_is_only_json(shipped: Path, capsys) -> None:
     assert main(["--json", "--policy", str(shipped), "policy", "check", "--show"]) == 0
     out, _ = capsys.readouterr()
     data = json.loads(out)
+    assert check(data) == []  # docs/json.md's "policy check", the effective policy under "policy"
     assert data["valid"] is True
     assert data["source"] == str(shipped)
     assert data["policy"]["clusters"]["signalcartel"]["port"] == 5432
@@ -101,6 +103,7 @@ def test_verdict_comes_first_and_the_policy_only_with_show(shipped: Path, capsys
 def test_json_has_version_summary_and_coded_warnings(shipped: Path, capsys) -> None:
     assert main(["--json", "policy", "check", str(shipped)]) == 0
     data = json.loads(capsys.readouterr().out)
+    assert check(data) == []
     assert data["version"] == 1 and data["valid"] is True and "policy" not in data
     assert data["summary"]["clusters"] == 3 and data["summary"]["offsite"] is True
     assert data["summary"]["warnings"] == len(data["warnings"])

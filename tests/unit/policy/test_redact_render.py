@@ -8,9 +8,12 @@ import tomllib
 from dataclasses import fields
 from pathlib import Path
 
-from qfbackup.policy import load_policy, parse_policy, schema
+from qfbackup.output.text.policy import effective_policy
+from qfbackup.policy import load_policy, parse_policy
+from qfbackup.policy.jobs import Alerts, Drill, DrillCheck, KeepRule, Retention, Schedule
 from qfbackup.policy.redact import REDACTED, redact
-from qfbackup.policy.render import render_policy
+from qfbackup.policy.sources import Cluster, FileSet, Host
+from qfbackup.policy.storage import Offsite, Repository
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "policy.md"
 
@@ -42,7 +45,7 @@ def test_secret_sounding_keys_are_redacted_defensively() -> None:
 
 def test_rendered_policy_is_toml_that_loads_back_to_the_same_policy(shipped: Path) -> None:
     policy = load_policy(shipped)
-    text = render_policy(policy.redacted())
+    text = effective_policy(policy.redacted())
     tomllib.loads(text)
     again = parse_policy(text, policy.source)
     assert again.redacted() == policy.redacted()
@@ -52,19 +55,7 @@ def test_every_field_is_documented() -> None:
     """docs/policy.md is the operator's reference: every policy key must appear in it."""
     doc = DOCS.read_text()
     skip = {"name", "source", "warnings", "sources", "clusters", "filesets", "checks", "host", "hosts"}
-    classes = [
-        schema.Repository,
-        schema.Offsite,
-        schema.Host,
-        schema.Cluster,
-        schema.FileSet,
-        schema.Schedule,
-        schema.KeepRule,
-        schema.Retention,
-        schema.Drill,
-        schema.DrillCheck,
-        schema.Alerts,
-    ]
+    classes = [Repository, Offsite, Host, Cluster, FileSet, Schedule, KeepRule, Retention, Drill, DrillCheck, Alerts]
     missing = [
         f"{c.__name__}.{f.name}"
         for c in classes

@@ -15,18 +15,18 @@ from pathlib import Path
 import pytest
 
 from qfbackup.common.retry import retry, retryable
-from qfbackup.errors import RemoteError, UsageError
-from qfbackup.remote.command import (
+from qfbackup.errors import (
+    ConnectError,
     ConnectionLost,
+    HostKeyChanged,
     RemoteCommandFailed,
-    RemoteStream,
+    RemoteError,
     RemoteTimeout,
-    RunResult,
     StreamClosed,
-    build_command,
-    describe,
+    UsageError,
 )
-from qfbackup.remote.ssh import CONNECT_RETRY, ConnectError, HostKeyChanged, SshTarget
+from qfbackup.remote.command import RemoteStream, RunResult, build_command, describe
+from qfbackup.remote.ssh import CONNECT_RETRY, SshTarget
 
 NASTY = [
     "; rm -rf /tmp/x",

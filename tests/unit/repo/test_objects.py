@@ -1,9 +1,12 @@
 import os
+from dataclasses import replace
 
 import pytest
+import zstandard
 
-from qfbackup.repo.crypto import RepoKeys
-from qfbackup.repo.objects import BlobType, CorruptObject, ObjectKind, open_blob, open_object, seal_blob, seal_object
+from qfbackup.errors import CorruptObject
+from qfbackup.repo.crypto import RepoKeys, content_hash, seal
+from qfbackup.repo.objects import OBJECT_MAGIC, BlobType, ObjectKind, open_blob, open_object, seal_blob, seal_object
 
 KEYS = RepoKeys.from_master(b"k" * 64)
 OTHER = RepoKeys.from_master(b"o" * 64)
@@ -55,3 +58,27 @@ def test_object_name_and_kind_checked():
     with pytest.raises(CorruptObject):
         open_object(KEYS, ObjectKind.INDEX, name, data)  # wrong kind
     assert b'"a"' not in data  # encrypted, not plain JSON
+
+
+def _authentic(plain: bytes, kind: ObjectKind = ObjectKind.SNAPSHOT) -> tuple[str, bytes]:
+    """An object sealed with the right key around arbitrary bytes: what a writer bug (not damage) could store."""
+    prefix = OBJECT_MAGIC + bytes([kind])
+    data = prefix + seal(KEYS.enc_key, zstandard.ZstdCompressor().compress(plain), prefix)
+    return content_hash(data), data
+
+
+@pytest.mark.parametrize(
+    ("plain", "match"),
+    [(b"not json", "Expecting value"), (b"\xff\xfe{", "decode"), (b"[1, 2]", "JSON list, not an object")],
+)
+def test_authentic_object_that_is_not_a_json_object_is_corrupt(plain, match):
+    name, data = _authentic(plain)
+    with pytest.raises(CorruptObject, match=match):
+        open_object(KEYS, ObjectKind.SNAPSHOT, name, data)
+
+
+def test_a_bug_while_opening_an_object_is_not_corruption():
+    name, data = seal_object(KEYS, ObjectKind.INDEX, {"a": 1})
+    bad_keys = replace(KEYS, enc_key=KEYS.enc_key.hex())  # a str where AES wants bytes: a bug, not damage
+    with pytest.raises(TypeError):
+        open_object(bad_keys, ObjectKind.INDEX, name, data)

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from qfbackup.common.retry import RetryPolicy
-from qfbackup.errors import StorageError
-from qfbackup.repo.store import ObjectInfo, ObjectMissing, StoreUnavailable
+from qfbackup.errors import ObjectMissing, StorageError, StoreUnavailable
+from qfbackup.repo.store import ObjectInfo
 from qfbackup.repo.store_mem import MemStore
 from qfbackup.repo.store_retry import REPLAY_LIMIT, RetryingStore
 
