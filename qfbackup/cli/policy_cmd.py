@@ -24,7 +24,7 @@ def check(ctx: CliContext, file: str | None, show: bool) -> None:
     """
     from qfbackup.output.document import document
     from qfbackup.output.text import policy as text
-    from qfbackup.policy.render import policy_summary
+    from qfbackup.policy.summary import policy_summary
 
     if file is not None:
         ctx.policy_path = file

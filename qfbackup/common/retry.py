@@ -64,10 +64,13 @@ def retry(
     transient: Callable[[BaseException], bool],
     what: str,
     on_retry: OnRetry | None = None,
+    report: Callable[[str], None] | None = None,
 ) -> T:
     """Call ``fn`` until it returns, at most ``policy.attempts`` times, waiting ``policy.delay`` between tries.
     Only errors ``transient`` accepts are tried again; any other error, and the last one, propagate unchanged.
-    ``fn`` must be safe to repeat; ``what`` names where it runs in the warning logged before each wait."""
+    ``fn`` must be safe to repeat; ``what`` names where it runs in the one warning given before each wait, which
+    goes to ``report`` (a command's warn, shown even under -q) or else to the log. ``on_retry`` is for the
+    caller's bookkeeping (counting, closing what broke), not for another message."""
     for attempt in range(1, policy.attempts + 1):
         try:
             return fn()
@@ -75,7 +78,8 @@ def retry(
             if attempt == policy.attempts or not transient(e):
                 raise
             wait = policy.delay(attempt)
-            log.warning("%s: attempt %d/%d failed (%s); retrying in %.2f s", what, attempt, policy.attempts, e, wait)
+            message = f"{what}: attempt {attempt}/{policy.attempts} failed ({e}); retrying in {wait:.2f} s"
+            (report or log.warning)(message)
             if on_retry is not None:
                 on_retry(attempt, e, wait)
             policy.sleep(wait)

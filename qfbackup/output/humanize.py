@@ -56,6 +56,14 @@ def when(value: str | datetime | None) -> str:
     return text + " UTC"
 
 
+#: text names a snapshot by the first digits of its id, as the tool's messages do (any unique prefix is accepted back)
+SHORT_ID = 12
+
+
+def short_id(full_id: str) -> str:
+    return full_id[:SHORT_ID]
+
+
 def count(n: int, singular: str, plural: str | None = None) -> str:
     """``1 base backup``, ``16 base backups``."""
     return f"{n} {singular if n == 1 else plural or singular + 's'}"

@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
     Progress,
     ProgressColumn,
     Task,
@@ -21,11 +20,10 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
 from rich.text import Text
 
-from qfbackup.output.humanize import duration
+from qfbackup.output.humanize import duration, size
 
 
 @contextmanager
@@ -33,11 +31,27 @@ def progress_bar(enabled: bool, description: str, total: int | None = None) -> I
     if not enabled:
         yield lambda n: None
         return
-    columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn()]
+    columns = [TextColumn("{task.description}"), BarColumn(), _Bytes(), _Speed()]
     columns.append(TimeRemainingColumn() if total else TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+class _Bytes(ProgressColumn):
+    """``1.50 MiB/12.0 MiB`` (``?`` for an unknown total), in the units every size in text uses."""
+
+    def render(self, task: Task) -> Text:
+        total = size(int(task.total)) if task.total is not None else "?"
+        return Text(f"{size(int(task.completed))}/{total}", style="progress.download")
+
+
+class _Speed(ProgressColumn):
+    """Bytes per second, in the same units."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{size(int(speed))}/s" if speed else "-", style="progress.data.speed")
 
 
 class _KnownBar(BarColumn):

@@ -4,11 +4,37 @@ progress bars appear only there."""
 from __future__ import annotations
 
 import os
+import re
 import select
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_SIZE = r"\d+(?:\.\d+)? (?:B|KiB|MiB|GiB|TiB|PiB)"
+#: the bar's byte column, ``1.50 MiB/12.0 MiB`` (``?`` without a total), and its time-remaining column after it
+_DONE_OF_TOTAL = re.compile(rf"({_SIZE})/({_SIZE}|\?)")
+_WITH_ETA = re.compile(rf"({_SIZE})/({_SIZE}|\?) .*?(\d+:\d\d:\d\d|-:--:--)")
+
+
+def plain(terminal: str) -> str:
+    """The terminal's text without escape sequences."""
+    return ANSI.sub("", terminal)
+
+
+def bar_totals(terminal: str, description: str, *, with_eta: bool = False) -> set[str]:
+    """The totals (``12.0 MiB``, as humanize.size writes them) the progress bars showed; ``description`` must
+    have been shown. ``with_eta``: only bars whose line also has a time-remaining column."""
+    text = plain(terminal)
+    assert description in text, text[-2000:]
+    return {m.group(2) for m in (_WITH_ETA if with_eta else _DONE_OF_TOTAL).finditer(text)}
+
+
+def to_bytes(shown: str) -> float:
+    """``12.0 MiB`` back to bytes (to 3 significant figures, as shown)."""
+    value, unit = shown.split()
+    return float(value) * 1024 ** ["B", "KiB", "MiB", "GiB", "TiB", "PiB"].index(unit)
 
 
 @dataclass

@@ -20,13 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from qfbackup.catalog import kinds
+from qfbackup.common.progress import ProgressFactory, no_progress
 from qfbackup.common.units import mb_per_s, utc_now
 from qfbackup.errors import BaseBackupFailed, RemoteError, UsageError
 from qfbackup.ops.ingest.server import (
-    ProgressFactory,
     ServerFacts,
     database_sizes,
-    no_progress,
     remote_detail,
     server_clock,
     server_facts,

@@ -15,13 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from qfbackup.catalog.dumps import DUMP_KIND
+from qfbackup.common.progress import ProgressFactory, no_progress
 from qfbackup.common.units import mb_per_s, utc_now
 from qfbackup.errors import RemoteCommandFailed, RemoteError, UsageError
 from qfbackup.ops.ingest.server import (
-    ProgressFactory,
     ServerFacts,
     database_sizes,
-    no_progress,
     remote_detail,
     server_facts,
     tool,

@@ -4,13 +4,11 @@ Every PostgreSQL tool runs on the database host over SSH as the cluster's OS use
 cluster's unix socket directory (``-h SOCKET_DIR -p PORT -U USER``), so no database password or TCP listener is
 needed for backups. The facts recorded with every backup (version, system identifier, segment size) come from
 one ``psql`` call here (``server_facts``), which any job that records them can share; so do the database sizes a
-progress bar's total is estimated from (``database_sizes``) and the shape of that bar (``ProgressFactory``).
+progress bar's total is estimated from (``database_sizes``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -18,17 +16,6 @@ from qfbackup.errors import RemoteCommandFailed, RemoteError, ServerQueryFailed
 from qfbackup.pg.versions import major_from_version_num
 from qfbackup.policy.sources import Cluster
 from qfbackup.remote.ssh import SshSession
-
-#: Opens the progress display of a job once it knows its total (bytes; None when it cannot be estimated) and
-#: yields the callback that advances it by a number of bytes. The CLI binds its words and terminal to one; jobs
-#: call it, so the total can come from what only the job learns (the archive listing, the server's sizes).
-ProgressFactory = Callable[[int | None], AbstractContextManager[Callable[[int], None]]]
-
-
-def no_progress(total: int | None) -> AbstractContextManager[Callable[[int], None]]:
-    """The ProgressFactory that shows nothing (library callers and tests)."""
-    return nullcontext(lambda nbytes: None)
-
 
 FACTS_SQL = (
     "select current_setting('server_version_num'), current_setting('server_version'), "

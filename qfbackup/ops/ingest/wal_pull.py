@@ -18,6 +18,7 @@ from pathlib import PurePosixPath
 
 from qfbackup.catalog.wal import QUARANTINE_KIND, WAL_KIND, WalCatalog
 from qfbackup.catalog.window import Coverage, PathGap
+from qfbackup.common.progress import ProgressFactory, no_progress
 from qfbackup.common.retry import RetryPolicy, retry
 from qfbackup.errors import (
     ConnectionLost,
@@ -27,7 +28,6 @@ from qfbackup.errors import (
     RemoteError,
     UsageError,
 )
-from qfbackup.ops.ingest.server import ProgressFactory, no_progress
 from qfbackup.pg import wal
 from qfbackup.pg.walrecords import Carry, RestorePointScanner
 from qfbackup.remote.targets import open_session
@@ -171,7 +171,7 @@ class WalPuller:
         started = time.monotonic()
         try:
             retry(self._connect_and_pull, RECONNECT, transient=lambda e: isinstance(e, ConnectionLost),
-                  what=f"wal pull from {self.cluster.host}", on_retry=self._reconnecting)  # fmt: skip
+                  what=f"wal pull from {self.cluster.host}", on_retry=self._reconnecting, report=self.warn)  # fmt: skip
         except ConnectionLost as e:
             raise RemoteError(
                 f"connection to {self.cluster.host} kept failing ({e.message}); "
@@ -189,8 +189,6 @@ class WalPuller:
 
     def _reconnecting(self, attempt: int, error: BaseException, wait: float) -> None:
         self.result.reconnects += 1
-        lost = getattr(error, "message", str(error))
-        self.warn(f"connection lost ({lost}); reconnecting ({attempt}/{RECONNECT.attempts - 1})")
 
     def _todo(self, session) -> list[RemoteFile]:
         now = time.time()  # the host's mtimes are epoch seconds too

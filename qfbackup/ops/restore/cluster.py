@@ -34,7 +34,6 @@ FETCH_WORKERS = 4
 
 @dataclass
 class RestoreResult:
-    plan: dict
     data_dir: str
     host: str | None
     spool: str
@@ -228,7 +227,7 @@ def restore_local(
     note = None
     if restore_command is None:
         restore_command, note = local_restore_command(repo.store.url, plan.cluster, str(spool), owner)
-    result = RestoreResult(plan.to_dict(), str(data_dir), None, str(spool), restore_command)
+    result = RestoreResult(str(data_dir), None, str(spool), restore_command)
 
     t0 = time.monotonic()
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -312,7 +311,7 @@ def restore_remote(
         raise UsageError(f"--to must be an absolute path on {host}")
     spool = PurePosixPath(spool_dir(data_dir))
     command = spool_restore_command(str(spool))
-    result = RestoreResult(plan.to_dict(), data_dir, host, str(spool), command)
+    result = RestoreResult(data_dir, host, str(spool), command)
     with open_session(policy, host) as session:
         _check_remote_target(session, host, d, force)
         session.run(["mkdir", "-p", "-m", "700", str(d), str(spool)], check=True)

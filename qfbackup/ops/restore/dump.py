@@ -52,7 +52,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from qfbackup.catalog.dumps import DumpChoice, choose_dump, stored_when
@@ -113,9 +113,6 @@ class DumpRestorePlan:
     pg_restore_version: str
     target_server_version_num: int
     warnings: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def _staging_dir(tmpdir: Path | None, policy) -> Path:
@@ -219,7 +216,6 @@ def plan_dump_restore(
 
 @dataclass
 class DumpRestoreResult:
-    plan: dict[str, object]
     globals_errors_ignored: list[str] = field(default_factory=list)
     globals_seconds: float = 0.0
     staging_seconds: float = 0.0
@@ -326,7 +322,7 @@ def restore_dump(
     warn: Warn = lambda message: None,
 ) -> DumpRestoreResult:
     """Execute ``plan``: globals, then (after CREATE DATABASE if that is the plan) pg_restore."""
-    result = DumpRestoreResult(plan.to_dict())
+    result = DumpRestoreResult()
     t0 = time.monotonic()
     if plan.apply_globals and choice.globals_ref is not None:
         sql = b"".join(repo.read_stream(choice.globals_ref))

@@ -19,7 +19,7 @@ TYPES = {
     "bytes": "whole number of bytes",
     "seconds": "seconds, a number",
     "time": "ISO 8601 time with its UTC offset, for example 2026-12-03T17:29:50+00:00",
-    "id": "a snapshot or key id: lower-case hex (the full id; text shows its first 8 digits)",
+    "id": "a snapshot or key id: lower-case hex (the full id; text shows its first 12 digits)",
     "object": "object with the keys listed under it",
     "map": "object whose keys are names (listed as {}), every value of the type listed under it",
     "array": "array of the type listed under it ([])",

@@ -6,15 +6,11 @@ import re
 from typing import Any
 
 from qfbackup.output import humanize
+from qfbackup.output.humanize import short_id
 from qfbackup.output.words import kind_word
 
 RESTORE_POINTS_SHOWN = 20  # the newest ones in the text listing; --json has them all
-SHORT_ID = 12  # as the tool's messages name snapshots (``--snapshot ID`` takes any unique prefix)
 _ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
-
-
-def short(snapshot_id: str) -> str:
-    return snapshot_id[:SHORT_ID]
 
 
 def reach(point: dict[str, Any], *, with_lsn: bool = False) -> str:
@@ -33,14 +29,14 @@ def _window(w: dict[str, Any]) -> tuple[str, str]:
 def cluster_text(c: dict[str, Any]) -> str:
     lines = [f"cluster {c['cluster']}", f"  base backups ({len(c['base_backups'])}):"]
     lines += [
-        f"    {short(b['id'])}  consistent {humanize.when(b['consistent_at'])}  timeline {b['timeline']}  "
+        f"    {short_id(b['id'])}  consistent {humanize.when(b['consistent_at'])}  timeline {b['timeline']}  "
         f"LSN {b['start_lsn']}..{b['stop_lsn']}  {humanize.size(b['bytes'])}"
         + ("  (from the standby)" if b["from_standby"] else "")
         for b in c["base_backups"]
     ]
     lines.append(f"  dumps ({len(c['dumps'])}):")
     lines += [
-        f"    {short(d['id'])}  {humanize.when(d['time'])}  {', '.join(d['databases']) or 'no databases'}  "
+        f"    {short_id(d['id'])}  {humanize.when(d['time'])}  {', '.join(d['databases']) or 'no databases'}  "
         f"{d['status']}"
         for d in c["dumps"]
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qfbackup.output.humanize import duration, size, when
+from qfbackup.output.humanize import duration, short_id, size, when
 from qfbackup.output.words import kind_word
 
 _LABEL = 12  # the width of the label column in ``drill run``'s report
@@ -39,7 +39,7 @@ def run(doc: dict[str, Any]) -> str:
     restored = "-"
     if doc["snapshot_id"] is not None:
         snapshot = kind_word("dump" if doc["kind"] == "dump" else "basebackup")
-        restored = f"{snapshot} {doc['snapshot_id'][:8]}"
+        restored = f"{snapshot} {short_id(doc['snapshot_id'])}"
         if doc["kind"] == "pitr":
             restored += f", {doc['wal_files']} WAL files staged"
     rto = "-"

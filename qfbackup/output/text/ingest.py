@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qfbackup.output.humanize import count, duration, rate, size, when
+from qfbackup.output.humanize import count, duration, rate, short_id, size, when
 from qfbackup.output.words import kind_word
 
 Doc = dict[str, Any]
@@ -111,7 +111,7 @@ def _figures(doc: Doc) -> str:
 def backup_base(doc: Doc) -> str:
     source = f" (from {doc['source_cluster']})" if doc["from_standby"] else ""
     lines = [
-        f"{kind_word(doc['kind'])} {doc['id'][:8]} of {doc['cluster']}{source}: {_figures(doc)}",
+        f"{kind_word(doc['kind'])} {short_id(doc['id'])} of {doc['cluster']}{source}: {_figures(doc)}",
         _row("WAL", f"{doc['wal_first_segment']}..{doc['wal_last_segment']}"),
         _row("LSN", f"{doc['start_lsn']}..{doc['stop_lsn']}"),
     ]
@@ -127,7 +127,7 @@ def _dumped(o: Doc) -> str:
 
 
 def backup_dump(doc: Doc) -> str:
-    lines = [f"{kind_word(doc['kind'])} {doc['id'][:8]} of {doc['cluster']}: {_figures(doc)}"]
+    lines = [f"{kind_word(doc['kind'])} {short_id(doc['id'])} of {doc['cluster']}: {_figures(doc)}"]
     lines += [_row(name, _dumped(o)) for name, o in doc["databases"].items()]
     if doc["globals"] is not None:
         lines.append(_row("globals", _dumped(doc["globals"])))

@@ -6,15 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from qfbackup.output import humanize, words
+from qfbackup.output.humanize import short_id
 
 Doc = dict[str, Any]
-
-#: text shows a snapshot's id by its first digits (any unique prefix of 4 or more is accepted back)
-SHORT = 8
-
-
-def _short(snapshot_id: str) -> str:
-    return snapshot_id[:SHORT]
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
@@ -47,7 +41,7 @@ def _lock(lock: Doc) -> str:
     text = (
         f"{kind} lock by {lock['command']!r} on {lock['host']} pid {lock['pid']}, "
         f"taken {humanize.when(lock['created'])}, refreshed {humanize.when(lock['refreshed'])} "
-        f"(id {_short(lock['id'])})"
+        f"(id {short_id(lock['id'])})"
     )
     return text + ("; probably stale" if lock["stale"] else "")
 
@@ -78,7 +72,7 @@ def repo_cleanup(doc: Doc) -> str:
 
 def snapshot_create(doc: Doc) -> str:
     return (
-        f"{words.kind_word(doc['kind'])} {_short(doc['id'])} of {doc['source']}: "
+        f"{words.kind_word(doc['kind'])} {short_id(doc['id'])} of {doc['source']}: "
         f"{humanize.count(doc['files'], 'file')}, {humanize.count(doc['dirs'], 'directory', 'directories')}; "
         f"read {humanize.size(doc['bytes_in'])}, {humanize.size(doc['bytes_new'])} new, "
         f"{humanize.size(doc['bytes_stored'])} stored"
@@ -91,7 +85,7 @@ def snapshot_list(doc: Doc) -> str:
         return "no snapshots"
     rows = [
         (
-            _short(s["id"]),
+            short_id(s["id"]),
             humanize.when(s["time"]),
             words.kind_word(s["kind"]),
             humanize.size(s["bytes_in"]) if s["bytes_in"] is not None else "-",
@@ -106,7 +100,7 @@ def snapshot_list(doc: Doc) -> str:
 def snapshot_restore(doc: Doc) -> str:
     return (
         f"restored {humanize.count(doc['files'], 'file')} of {words.kind_word('files')} "
-        f"{_short(doc['snapshot_id'])} into {doc['target']}"
+        f"{short_id(doc['snapshot_id'])} into {doc['target']}"
     )
 
 
@@ -118,7 +112,8 @@ def _problem(p: Doc) -> list[str]:
     lines = [f"ERROR {what}: {p['message']}"]
     if p["affected"]:
         lines.append(
-            "  affects " + ", ".join(f"{words.kind_word(a['kind'])} {_short(a['snapshot_id'])}" for a in p["affected"])
+            "  affects "
+            + ", ".join(f"{words.kind_word(a['kind'])} {short_id(a['snapshot_id'])}" for a in p["affected"])
         )
     return lines
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from qfbackup.output import humanize
-from qfbackup.output.text.catalog import reach, short
+from qfbackup.output.humanize import short_id
+from qfbackup.output.text.catalog import reach
 
 DRY_RUN = "(dry run: nothing was changed)"
 
@@ -24,7 +25,7 @@ def plan_text(plan: dict[str, Any]) -> str:
     lines = [
         f"restore plan for cluster {plan['cluster']}, target {target_text(plan['target'])}, "
         f"timeline {plan['timeline']}",
-        f"  base backup   {short(b['id'])}  consistent {humanize.when(b['consistent_at'])}  "
+        f"  base backup   {short_id(b['id'])}  consistent {humanize.when(b['consistent_at'])}  "
         f"LSN {b['start_lsn']}..{b['stop_lsn']}  {humanize.size(b['bytes'])}",
         f"  WAL           {humanize.count(w['files'], 'file')}, {humanize.size(w['bytes'])}{span}",
         f"  reachable     up to {reach(plan['reachable'], with_lsn=plan['gap'] is not None)}",
@@ -42,7 +43,8 @@ def restore_text(doc: dict[str, Any]) -> str:
     where = f"{r['host']}:{r['data_dir']}" if r["host"] else r["data_dir"]
     action = r["action"]
     lines = [
-        f"restored base backup {short(plan['backup']['id'])} into {where} ({humanize.duration(r['write_seconds'])}); "
+        f"restored base backup {short_id(plan['backup']['id'])} into {where} "
+        f"({humanize.duration(r['write_seconds'])}); "
         f"staged {humanize.count(r['wal_files'], 'WAL file')} in {r['spool']} "
         f"({humanize.duration(r['fetch_seconds'])})",
         f"recovery target: {target_text(plan['target'])}, then {action}",
@@ -61,7 +63,7 @@ def restore_text(doc: dict[str, Any]) -> str:
 
 def _source(doc: dict[str, Any]) -> str:
     return (
-        f"dump of {doc['database']} from snapshot {short(doc['snapshot_id'])} "
+        f"dump of {doc['database']} from snapshot {short_id(doc['snapshot_id'])} "
         f"({humanize.when(doc['snapshot_time'])}, {humanize.size(doc['dump_bytes'])}) of cluster {doc['cluster']}"
     )
 
@@ -77,7 +79,7 @@ def dump_plan_text(doc: dict[str, Any], *, with_warnings: bool = True) -> str:
             g = "globals: none stored for this cluster"
         else:
             g = (
-                f"globals from snapshot {short(doc['globals_snapshot_id'])} ({humanize.size(doc['globals_bytes'])}) "
+                f"globals from snapshot {short_id(doc['globals_snapshot_id'])} ({humanize.size(doc['globals_bytes'])}) "
                 "via psql"
             )
         how = (
@@ -106,7 +108,7 @@ def restore_dump_text(doc: dict[str, Any]) -> str:
     if t is not None:
         staging = f", staging {humanize.duration(r['staging_seconds'])}" if t["staging_dir"] else ""
         lines = [
-            f"restored {doc['database']} from dump snapshot {short(doc['snapshot_id'])} into database "
+            f"restored {doc['database']} from dump snapshot {short_id(doc['snapshot_id'])} into database "
             f"{t['target_db']} ({humanize.size(r['bytes'])}, pg_restore {humanize.duration(r['pg_restore_seconds'])}"
             f"{staging})"
         ]
@@ -117,7 +119,7 @@ def restore_dump_text(doc: dict[str, Any]) -> str:
         return "\n".join(lines)
     lines = [
         f"wrote {f['dump_file']} ({humanize.size(doc['dump_bytes'])}, pg_dump custom format) from dump snapshot "
-        f"{short(doc['snapshot_id'])} ({humanize.when(doc['snapshot_time'])})"
+        f"{short_id(doc['snapshot_id'])} ({humanize.when(doc['snapshot_time'])})"
     ]
     if f["globals_file"]:
         lines.append(f"wrote {f['globals_file']} (roles and tablespaces)")

@@ -40,7 +40,7 @@ def test_backup_list_verify_restore(cli, tmp_path):
     listed = json.loads(cli.run("--json", "snapshot", "list").stdout)["snapshots"]
     assert [s["id"] for s in listed] == [created["id"]] and listed[0]["tags"] == ["config"]
     listed_text = cli.run("snapshot", "list").stdout
-    assert created["id"][:8] in listed_text and "file-set snapshot" in listed_text and "config" in listed_text
+    assert created["id"][:12] in listed_text and "file-set snapshot" in listed_text and "config" in listed_text
     verified = cli.run("verify", "--read-data")
     assert verified.returncode == 0 and "checked 1 file-set snapshot;" in verified.stdout
     restored = cli.run("--json", "snapshot", "restore", created["id"][:10], str(tmp_path / "restored"))

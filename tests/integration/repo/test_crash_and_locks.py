@@ -121,7 +121,7 @@ def test_repo_info_shows_who_holds_a_lock(cli, big_tree):
     assert datetime.fromisoformat(lock["created"]) == datetime.fromtimestamp(then, UTC)
     text = cli.run("repo", "info").stdout
     assert "exclusive lock by 'repo cleanup' on db-elsewhere pid 4242" in text
-    assert f"(id {lock_id[:8]}); probably stale" in text
+    assert f"(id {lock_id[:12]}); probably stale" in text
 
 
 def test_waiting_writer_proceeds_after_holder_finishes(cli, big_tree):

@@ -5,31 +5,20 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from qfbackup.output.contract import check
+from qfbackup.output.humanize import size
 from tests.integration.repo.conftest import CliEnv
 from tests.support.seed import rng
-from tests.support.tty import run_with_terminal
-
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-#: rich's download column once a total is known: "3.1/12.6 MB"
-DONE_OF_TOTAL = re.compile(r"(\d[\d,]*\.\d)/(\d[\d,]*\.\d) MB")
+from tests.support.tty import bar_totals, plain, run_with_terminal
 
 
 def tree_size(root: Path, prefixes: tuple[str, ...]) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] in prefixes)
-
-
-def totals_shown(terminal: str, description: str) -> set[str]:
-    """The totals the bar showed (after ``description``); one, when the total was known from the start."""
-    plain = ANSI.sub("", terminal)
-    assert description in plain, plain[-2000:]
-    return {m.group(2) for m in DONE_OF_TOTAL.finditer(plain)}
 
 
 @dataclass
@@ -54,18 +43,18 @@ def test_verify_copy_and_restore_show_their_total_on_a_terminal(stored, tmp_path
     packs = tree_size(repo, ("data",))
     run = run_with_terminal(["verify", "--read-data"], cli.env)
     assert run.returncode == 0 and "repository OK" in run.stdout
-    assert totals_shown(run.terminal, "reading packs") == {f"{packs / 1e6:,.1f}"}
+    assert bar_totals(run.terminal, "reading packs") == {size(packs)}
 
     mirror = tmp_path / "mirror"
     run = run_with_terminal(["copy", "--to", str(mirror)], cli.env)
     assert run.returncode == 0 and "copied" in run.stdout
     copied = tree_size(mirror, ("keys", "config", "data", "index", "snapshots"))
     assert copied == tree_size(repo, ("keys", "config", "data", "index", "snapshots")) > packs
-    assert totals_shown(run.terminal, "copying to the mirror") == {f"{copied / 1e6:,.1f}"}
+    assert bar_totals(run.terminal, "copying to the mirror") == {size(copied)}
 
     run = run_with_terminal(["snapshot", "restore", snap["id"], str(tmp_path / "out")], cli.env)
     assert run.returncode == 0 and "restored 3 files" in run.stdout
-    assert totals_shown(run.terminal, "restoring") == {f"{snap['bytes_in'] / 1e6:,.1f}"}
+    assert bar_totals(run.terminal, "restoring") == {size(snap["bytes_in"])}
 
 
 def test_quiet_pipe_and_json_stdout_carry_no_bar(stored, tmp_path):
@@ -74,7 +63,7 @@ def test_quiet_pipe_and_json_stdout_carry_no_bar(stored, tmp_path):
     assert quiet.returncode == 0 and quiet.stdout == "" and quiet.terminal.strip() == ""
 
     as_json = run_with_terminal(["--json", "copy", "--to", str(tmp_path / "mirror")], cli.env)
-    assert as_json.returncode == 0 and "copying to the mirror" in ANSI.sub("", as_json.terminal)
+    assert as_json.returncode == 0 and "copying to the mirror" in plain(as_json.terminal)
     doc = json.loads(as_json.stdout)  # stdout is the document and nothing else
     assert check(doc) == [] and doc["copied"] > 0
 

@@ -130,3 +130,12 @@ def test_qfbackup_errors_say_whether_they_are_retryable() -> None:
 def test_nonsense_policies_are_refused(kw: dict) -> None:
     with pytest.raises(ValueError):
         RetryPolicy(**kw)
+
+
+def test_a_report_callback_gets_the_one_warning_instead_of_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    fn, _ = failing([Transient("link down")])
+    reported: list[str] = []
+    with caplog.at_level(logging.WARNING, logger="qfbackup.retry"):
+        policy = RetryPolicy(attempts=3, sleep=lambda s: None)
+        retry(fn, policy, transient=is_transient, what="w", report=reported.append)
+    assert caplog.records == [] and len(reported) == 1 and reported[0].startswith("w: attempt 1/3 failed (link down)")

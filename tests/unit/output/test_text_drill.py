@@ -67,7 +67,7 @@ def test_passed_drill_reads_verdict_first_with_figures_in_units():
     lines = out.splitlines()
     assert lines[0] == "drill 4c29164ce321 (pitr) of signalcartel: PASSED"
     assert "  target      time 2026-11-26 01:21:12.402246 UTC (random)" in lines  # UTC with its zone
-    assert "  restored    base backup f5d2e729, 3 WAL files staged" in lines
+    assert "  restored    base backup f5d2e729af3f, 3 WAL files staged" in lines
     assert "  RTO         4.8 s (fetch 0.3 s, restore 1.2 s, replay 2.2 s, checks 1.1 s)" in lines
     assert (
         "  RPO         14.0 s (the newest stored WAL was that old at drill time); the target lies 5.0 s before the "
@@ -159,7 +159,7 @@ def test_dump_drill_names_the_dump_and_its_age():
     )  # fmt: skip
     lines = text.run(conforms(doc)).splitlines()
     assert "  target      the newest dump of signalcartel, taken 2026-11-26 00:00:00 UTC" in lines
-    assert "  restored    dump 9c01d2e3" in lines
+    assert "  restored    dump 9c01d2e31111" in lines
     assert "  RPO         1 h 23 min (the dump was that old at drill time)" in lines
 
 

@@ -127,7 +127,7 @@ def test_backup_base_text():
     assert validate(doc, BACKUP_BASE) == []
     lines = text.backup_base(doc).splitlines()
     assert lines[0] == (
-        "base backup 0123abcd of main: 22.0 MiB read, 3.20 MiB added to the repository, in 1.5 s (14.7 MiB/s)"
+        "base backup 0123abcd0123 of main: 22.0 MiB read, 3.20 MiB added to the repository, in 1.5 s (14.7 MiB/s)"
     )
     assert lines[1:] == [
         f"  {'WAL':<22} {SEG1}..{SEG1}",
@@ -140,7 +140,7 @@ def test_backup_base_from_standby_without_server_clock():
     doc = base_doc(source_cluster="sb", from_standby=True, end_time=None)
     assert validate(doc, BACKUP_BASE) == []
     out = text.backup_base(doc)
-    assert out.startswith("base backup 0123abcd of main (from sb): ") and "consistent at" not in out
+    assert out.startswith("base backup 0123abcd0123 of main (from sb): ") and "consistent at" not in out
 
 
 def test_backup_dump_text_with_a_failure():
@@ -160,7 +160,7 @@ def test_backup_dump_text_with_a_failure():
     )  # fmt: skip
     assert validate(doc, BACKUP_DUMP) == []
     lines = text.backup_dump(doc).splitlines()
-    assert re.fullmatch(r"dump 0123abcd of main: 1\.00 MiB read, 303 KiB added to the repository, in 0\.8 s \(.*\)",
+    assert re.fullmatch(r"dump 0123abcd0123 of main: 1\.00 MiB read, 303 KiB added to the repository, in 0\.8 s \(.*\)",
                         lines[0])  # fmt: skip
     assert lines[1] == f"  {'signalcartel':<22} 1.00 MiB in 0.4 s"
     assert (

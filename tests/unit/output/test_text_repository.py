@@ -69,7 +69,7 @@ def test_verify_problems_name_object_and_affected_snapshots():
     out = text.verify(_verify(ok=False, errors=errors, orphan_packs=[f"data/0c/{PACK}"]))
     lines = out.splitlines()
     assert f"ERROR pack data/0c/{PACK}: missing (named by an index)" in lines
-    assert "  affects base backup a1b2c3d4, WAL batch 5f0c9a1b" in lines
+    assert "  affects base backup a1b2c3d4e5f6, WAL batch 5f0c9a1be2d3" in lines
     assert f"ERROR blob {SNAP[:16]}: data chunk is in no index" in lines
     assert "1 unreferenced pack from interrupted backups" in out
     assert "repository OK" not in out and "{" not in out
@@ -90,11 +90,11 @@ def test_snapshot_create_and_restore():
         bytes_stored=1536,
     )
     assert text.snapshot_create(doc) == (
-        "file-set snapshot 5f0c9a1b of /opt/quantum-forge-db: 3 files, 1 directory; "
+        "file-set snapshot 5f0c9a1be2d3 of /opt/quantum-forge-db: 3 files, 1 directory; "
         "read 2.86 MiB, 2.86 MiB new, 1.50 KiB stored"
     )
     restored = conforming("snapshot restore", snapshot_id=SNAP, target="/tmp/r", files=1)
-    assert text.snapshot_restore(restored) == "restored 1 file of file-set snapshot 5f0c9a1b into /tmp/r"
+    assert text.snapshot_restore(restored) == "restored 1 file of file-set snapshot 5f0c9a1be2d3 into /tmp/r"
 
 
 def test_snapshot_list_is_a_table_in_words():
@@ -104,7 +104,7 @@ def test_snapshot_list_is_a_table_in_words():
     ]
     lines = text.snapshot_list(conforming("snapshot list", snapshots=rows)).splitlines()
     assert lines[0].split() == ["ID", "TIME", "KIND", "SIZE", "SOURCE", "TAGS"]
-    assert lines[1].startswith("a1b2c3d4  2026-12-03 17:29:50 UTC  base backup  1.00 GiB")
+    assert lines[1].startswith("a1b2c3d4e5f6  2026-12-03 17:29:50 UTC  base backup  1.00 GiB")
     assert "WAL batch" in lines[2] and lines[2].endswith("main    x")
     assert text.snapshot_list(conforming("snapshot list", snapshots=[])) == "no snapshots"
 
@@ -139,7 +139,7 @@ def test_repo_info_labels_values_and_indents_locks():
     assert "holds           1 dump, 2 WAL batches" in lines
     assert lines[-2] == "locks"
     assert lines[-1].startswith("  shared lock by 'snapshot create' on vm pid 4242, taken 2026-12-03 17:29:50 UTC")
-    assert lines[-1].endswith("(id 00ff00ff); probably stale")
+    assert lines[-1].endswith("(id 00ff00ff00ff); probably stale")
     no_locks = text.repo_info({**doc, "locks": [], "snapshots": {}})
     assert "locks           none" in no_locks and "holds           no snapshots" in no_locks
 
