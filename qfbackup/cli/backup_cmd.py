@@ -37,7 +37,6 @@ def _run(result: BaseBackupResult | DumpResult) -> dict[str, Any]:
         "bytes_new": result.bytes_new,
         "bytes_stored": result.bytes_stored,
         "duration_s": round(result.seconds, 3),
-        "throughput_mb_s": result.throughput_mb_s,
         "started_at": meta["started_at"],
         "stopped_at": meta["stopped_at"],
         "server_version": result.facts.version,

@@ -1,4 +1,5 @@
-"""Shell completion of what only the policy and the repository know: cluster names, snapshot ids, snapshot kinds.
+"""Shell completion of what only the policy and the repository know: cluster and host names, snapshot ids, snapshot
+kinds, key ids.
 
 Commands and options complete through click itself (``_QFBACKUP_COMPLETE``, docs/cli.md); these are the
 ``shell_complete=`` callbacks of the options and arguments that name a cluster, a snapshot or a kind. Each TAB runs
@@ -92,6 +93,31 @@ def clusters(ctx: click.Context, param: click.Parameter, incomplete: str) -> lis
         for name, where in names.items():
             found.setdefault(name, []).append(where)
     return [CompletionItem(n, help=", ".join(w)) for n, w in sorted(found.items()) if n.startswith(incomplete)]
+
+
+def hosts(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Host names from the policy, with their address as the help."""
+    cli = _cli_context(ctx)
+
+    def in_policy() -> list[CompletionItem]:
+        policy = cli.policy_or_none()
+        found = policy.hosts.items() if policy is not None else ()
+        return [CompletionItem(n, help=h.address) for n, h in sorted(found) if n.startswith(incomplete)]
+
+    return [item for items in _gather([in_policy]) for item in items]
+
+
+def key_ids(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """The repository's key ids that start with what was typed, with kind and label as the help."""
+    from qfbackup.repo.keys import list_keys
+
+    cli = _cli_context(ctx)
+
+    def in_repository() -> list[CompletionItem]:
+        keys = list_keys(_open_repository(cli).store)
+        return [CompletionItem(k.id, help=f"{k.kind} {k.label}".strip()) for k in keys if k.id.startswith(incomplete)]
+
+    return [item for items in _gather([in_repository]) for item in items]
 
 
 def snapshot_ids(*kinds: str) -> Completer:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from qfbackup.cli import complete
 from qfbackup.cli.context import CliContext, pass_ctx
 from qfbackup.errors import UsageError
 from qfbackup.ops.access import ask_passphrase, read_passphrase_file
@@ -64,7 +65,7 @@ def list_(ctx: CliContext) -> None:
 
 
 @key.command()
-@click.argument("key_id")
+@click.argument("key_id", shell_complete=complete.key_ids)
 @pass_ctx
 def remove(ctx: CliContext, key_id: str) -> None:
     """Remove a key (not the one in use, not the last one)."""

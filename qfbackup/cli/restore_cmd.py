@@ -65,7 +65,11 @@ def _archive_dir(ctx: CliContext, opts: dict) -> str | None:
     help="Use this base backup instead of the planned one.",
 )
 @click.option("--to", "to", metavar="DIR", help="The new data directory (empty or absent).")
-@click.option("--host", help="Restore onto this host from the policy (over SSH) instead of this machine.")
+@click.option(
+    "--host",
+    shell_complete=complete.hosts,
+    help="Restore onto this host from the policy (over SSH) instead of this machine.",
+)
 @click.option("--action", type=click.Choice(ACTIONS), help="At the target: promote, pause (default) or shutdown.")
 @click.option("--owner", default="postgres", show_default=True, help="Local user to own the restored files.")
 @click.option(

@@ -54,10 +54,21 @@ def sql_value(text: str | None) -> object:
         return text
 
 
+_EXITED = re.compile(r"\(PID (\d+)\) (?:exited|was terminated)")
+_PID = re.compile(r"\[(\d+)\] (?:FATAL|PANIC|ERROR):")
+
+
 def last_fatal(log: str) -> str:
-    """Why a server stopped, in its own words: the last FATAL/PANIC/ERROR message, without the log line prefix."""
+    """Why a server stopped, in its own words, without the log line prefix: the last PANIC, else the last
+    FATAL/ERROR of a process the postmaster reports as exited (the startup process), else the last FATAL/ERROR. A
+    connection refused while the server goes down ("the database system is in recovery mode") logs a FATAL of its
+    own, later, that says nothing about why."""
     lines = [ln for ln in log.splitlines() if re.search(r"\b(FATAL|PANIC|ERROR)\b", ln)]
-    return lines[-1].split(":  ", 1)[-1] if lines else "no FATAL line in the server log"
+    exited = set(_EXITED.findall(log))
+    panics = [ln for ln in lines if re.search(r"\bPANIC\b", ln)]
+    own = [ln for ln in lines if (m := _PID.search(ln)) and m.group(1) in exited]
+    chosen = panics or own or lines
+    return chosen[-1].split(":  ", 1)[-1] if chosen else "no FATAL line in the server log"
 
 
 def judge_replay(

@@ -74,10 +74,6 @@ class BaseBackupResult:
     bytes_stored: int
     seconds: float
 
-    @property
-    def throughput_mb_s(self) -> float:
-        return mb_per_s(self.bytes_in, self.seconds)
-
 
 def backup_source(policy: Policy, cluster_name: str, from_standby: bool | None) -> tuple[Cluster, Cluster]:
     """(the cluster being backed up, the cluster pg_basebackup connects to).

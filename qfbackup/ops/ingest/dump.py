@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from qfbackup.catalog.dumps import DUMP_KIND
 from qfbackup.common.progress import ProgressFactory, no_progress
-from qfbackup.common.units import mb_per_s, utc_now
+from qfbackup.common.units import utc_now
 from qfbackup.errors import RemoteCommandFailed, RemoteError, UsageError
 from qfbackup.ops.ingest.server import (
     ServerFacts,
@@ -83,10 +83,6 @@ class DumpResult:
     @property
     def failed(self) -> list[str]:
         return [o.name for o in self.outcomes if not o.ok]
-
-    @property
-    def throughput_mb_s(self) -> float:
-        return mb_per_s(self.bytes_in, self.seconds)
 
 
 def databases_to_dump(cluster: Cluster, requested: list[str] | tuple[str, ...] | None) -> list[str]:

@@ -125,7 +125,6 @@ def _run_keys(what: str, kind: str) -> tuple[Key, ...]:
         Key("bytes_new", "bytes", "the raw size of the chunks the repository did not have yet"),
         Key("bytes_stored", "bytes", "bytes added to the repository: packs, indexes and snapshot objects"),
         Key("duration_s", "seconds", "how long the command's work took"),
-        Key("throughput_mb_s", "number", "bytes_in per second over that time, in decimal megabytes (10^6 bytes)"),
         Key("started_at", "time", "when it started (the backup VM's clock)"),
         Key("stopped_at", "time", "when the last stream ended (the backup VM's clock)"),
         Key("server_version", "string", "the PostgreSQL server's version"),

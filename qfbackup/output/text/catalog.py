@@ -84,8 +84,8 @@ def _scalar(key: str, value: Any) -> str:
     if isinstance(value, int | float):
         if _is_size(key):
             return humanize.size(int(value))
-        if key.endswith("_mb_s"):
-            return f"{value} MB/s"
+        if key.endswith("_mb_s"):  # a stored rate in decimal MB/s, shown in the one unit system
+            return humanize.rate(int(value * 10**6), 1.0)
         if key.endswith(("duration_s", "_seconds")):
             return humanize.duration(value)
         return str(value)

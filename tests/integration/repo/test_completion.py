@@ -4,6 +4,7 @@ nothing at all (no candidate, no error, no prompt, no wait past the deadline) wh
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -104,6 +105,17 @@ def test_a_short_id_completes_to_the_full_id_of_its_kind(cli, tmp_path):
     assert zsh.helps == {second.id: f"file-set snapshot of {data}, {when(second.time)}"}, zsh
 
 
+def test_key_ids_complete_from_the_repository(cli, tmp_path):
+    cli.run("key", "add", "--keyfile", str(tmp_path / "ops-2.key"), "--label", "ops-2")
+    keys = {k["id"]: k for k in json.loads(cli.run("--json", "key", "list").stdout)["keys"]}
+    added = next(i for i, k in keys.items() if k["label"] == "ops-2")
+    other = next(i for i in keys if i != added)
+    assert sorted(offers(cli.env, "qfbackup key remove ")) == sorted(keys)
+    assert offers(cli.env, f"qfbackup key remove {unique_prefix(added, other, 3)}") == [added]
+    zsh = complete(cli.env, f"qfbackup key remove {added}", shell="zsh")
+    assert zsh.helps == {added: "keyfile ops-2"}, zsh
+
+
 def test_nothing_to_look_up_offers_nothing_and_says_nothing(cli, tmp_path):
     no_credential = {k: v for k, v in cli.env.items() if k != "QFBACKUP_PASSPHRASE_FILE"}
     wrong = tmp_path / "wrong-passphrase"
@@ -170,6 +182,8 @@ def test_clusters_complete_from_the_policy_and_the_repository(site):
     assert offers(env, "qfbackup list --cluster m") == ["main"]
     assert offers(env, "qfbackup wal status --cluster le") == ["ledger"]
     assert offers(env, "qfbackup backup dump --cluster ") == ["ledger", "main"]
+    assert offers(env, "qfbackup restore --host ") == ["vms"]
+    assert complete(env, "qfbackup restore --host v", shell="zsh").helps == {"vms": "127.0.0.1"}
     zsh = complete(env, "qfbackup restore --cluster ", shell="zsh")
     assert zsh.helps == {"ledger": "in the policy", "main": "in the policy, in the repository"}, zsh
     # after a disaster only the repository is left: its snapshots still name the cluster

@@ -186,6 +186,16 @@ def testlast_fatal_takes_the_last_error_and_strips_the_prefix():
     assert last_fatal(without(log, "FATAL")) == "no FATAL line in the server log"
 
 
+def test_last_fatal_is_the_exited_process_reason_not_a_refused_connection():
+    """Seen in CI under load: a connection attempt while the server went down logged its own FATAL last."""
+    refused = "\n2026-12-03 14:34:14.068 UTC [21] FATAL:  the database system is in recovery mode"
+    log = log_of("pitr-wrong-owner") + refused
+    assert last_fatal(log) == "recovery ended before configured recovery target was reached"
+    assert (
+        last_fatal(without(log_of("pitr-wrong-owner"), "exited") + refused) == "the database system is in recovery mode"
+    )
+
+
 def test_no_consistent_state_fails():
     facts, log = time_drill()
     log = without(log, "consistent recovery state reached")

@@ -143,7 +143,7 @@ def test_show_lays_out_the_meta_key_by_key():
     # a multi-line value indented under its key, each line on its own
     assert "  backup_label\n    START WAL LOCATION: 0/2000028\n    LABEL: qfbackup main\n" in text
     assert "  bytes_raw        45.9 MiB" in text and "  duration_s       2 min 05 s" in text
-    assert "  throughput_mb_s  30.3 MB/s" in text and "  end_time         2026-12-03 17:48:07.293873 UTC" in text
+    assert "  throughput_mb_s  28.9 MiB/s" in text and "  end_time         2026-12-03 17:48:07.293873 UTC" in text
     assert "  from_standby     no" in text and "  failed           none" in text and "  tags_seen        x, y" in text
     # a list of mappings: a dash before the first key, the others aligned under it
     assert "  wal_ranges (1)\n    - timeline   1\n      start_lsn  0/2000028\n      end_lsn    0/2000100" in text

@@ -113,7 +113,7 @@ def test_wal_status_problems_gaps_and_archiver_failures():
 def base_doc(**over) -> dict:
     doc = document(
         "backup base", id=ID, kind="basebackup", cluster="main", streams={"base.tar": 23_068_672},
-        bytes_in=23_068_672, bytes_new=23_000_000, bytes_stored=3_355_443, duration_s=1.5, throughput_mb_s=15.4,
+        bytes_in=23_068_672, bytes_new=23_000_000, bytes_stored=3_355_443, duration_s=1.5,
         started_at="2026-12-03T17:29:50+00:00", stopped_at="2026-12-03T17:29:51+00:00", server_version="15.20",
         source_cluster="main", from_standby=False, start_lsn="0/2000028", stop_lsn="0/2000100", start_timeline=1,
         stop_timeline=1, wal_first_segment=SEG1, wal_last_segment=SEG1,
@@ -154,7 +154,7 @@ def test_backup_dump_text_with_a_failure():
     doc = document(
         "backup dump", id=ID, kind="dump", cluster="main", streams={"db/signalcartel.dump": 1_048_576,
         "globals.sql": 2150}, bytes_in=1_050_726, bytes_new=1_050_726, bytes_stored=310_000, duration_s=0.8,
-        throughput_mb_s=1.3, started_at="2026-12-03T17:29:50+00:00", stopped_at="2026-12-03T17:29:51+00:00",
+        started_at="2026-12-03T17:29:50+00:00", stopped_at="2026-12-03T17:29:51+00:00",
         server_version="15.20", status="partial", databases={"signalcartel": ok, "nosuchdb": failed},
         globals=globals_, failed=["nosuchdb"],
     )  # fmt: skip
