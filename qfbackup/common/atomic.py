@@ -5,8 +5,9 @@ fsynced, renamed over the final name, and the directory is fsynced so the rename
 ``durable=False`` skips both fsyncs and keeps the rest: for files that are checked on every read and cheap to
 make again (the local store cache), where a power cut may lose the file but never exposes half of it to a reader
 of the running system.
-A writer killed half-way leaves only a temporary file whose name contains ``TEMP_MARK``; whoever owns the
-directory removes those (the repository's ``cleanup_temp``, or nobody needs to: they never shadow a real name).
+A writer killed half-way leaves only a temporary file whose name contains ``TEMP_MARK`` and the writer's host
+and pid; whoever owns the directory removes those (the repository's ``cleanup_temp``, or nobody needs to: they
+never shadow a real name). ``temp_writer_gone`` tells a dead writer's file from one still being written.
 """
 
 from __future__ import annotations
@@ -14,18 +15,32 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import socket
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
+
+from qfbackup.common.process import pid_exists
 
 TEMP_MARK = ".tmp-"
 COPY_BUF = 1 << 20
 
 
 def temp_path(path: Path) -> Path:
-    """A fresh temporary name beside ``path`` (hidden, unique per process and call)."""
-    return path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+    """A fresh temporary name beside ``path`` (hidden, unique per process and call, naming its writer)."""
+    return path.with_name(f".{path.name}{TEMP_MARK}{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def temp_writer_gone(name: str) -> bool:
+    """Whether the temporary file ``name`` was made by a process of this host that no longer runs. A file of
+    another host (a shared filesystem), of a running pid (perhaps reused) or not named by ``temp_path`` is not
+    judged here: only its age can tell."""
+    _, mark, tail = name.rpartition(TEMP_MARK)
+    parts = tail.rsplit("-", 2)
+    if not mark or len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    return not pid_exists(int(parts[1]))
 
 
 def fsync_dir(path: Path) -> None:

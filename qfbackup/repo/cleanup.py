@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 
 from qfbackup.repo.index import pack_name
 
-TEMP_GRACE = 600.0  # lock-free writers (key add, lock files) may be mid-write; a killed writer's files are older
-
 
 @dataclass
 class CleanupReport:
@@ -34,5 +32,5 @@ def cleanup(repo, *, dry_run: bool = False) -> CleanupReport:
                 repo.store.delete(obj.name)
     cleanup_temp = getattr(repo.store, "cleanup_temp", None)
     if cleanup_temp and not dry_run:
-        report.removed_temp = cleanup_temp(older_than=TEMP_GRACE)
+        report.removed_temp = cleanup_temp()
     return report

@@ -128,6 +128,9 @@ class RepoLock:
 
     def acquire(self) -> None:
         deadline = time.monotonic() + self.wait
+        cleanup_temp = getattr(self.store, "cleanup_temp", None)
+        if cleanup_temp:  # a writer killed while writing its lock leaves only the temporary file: never a holder
+            cleanup_temp("locks/")
         while True:
             conflicts = self._conflicts()
             if not conflicts:

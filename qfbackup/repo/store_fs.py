@@ -2,7 +2,8 @@
 
 Writes go through ``common/atomic.py`` (temporary file, fsync, rename, fsync of the directory), so a crash or power
 loss leaves either the old state or the whole new object. Temporary files of a killed writer carry
-``TEMP_MARK`` in their name and are removed by ``cleanup_temp``.
+``TEMP_MARK`` in their name and are removed by ``cleanup_temp``: at once when their writer is known dead, else once
+older than ``TEMP_GRACE``.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from qfbackup.common.atomic import TEMP_MARK, write_atomic
+from qfbackup.common.atomic import TEMP_MARK, temp_writer_gone, write_atomic
 from qfbackup.errors import ObjectMissing, StorageError
 from qfbackup.repo.store import ObjectInfo, validate_name
+
+TEMP_GRACE = 600.0  # another host's lock-free writer (key add, a lock) may be mid-write; a killed one's are older
 
 
 class FsStore:
@@ -89,14 +92,19 @@ class FsStore:
     def exists(self, name: str) -> bool:
         return self._path(name).exists()
 
-    def cleanup_temp(self, older_than: float = 0.0) -> int:
-        """Remove temporary files left by killed writers; returns how many were removed."""
+    def cleanup_temp(self, prefix: str = "", older_than: float = TEMP_GRACE) -> int:
+        """Remove temporary files under ``prefix`` left by killed writers; returns how many were removed."""
         removed = 0
         cutoff = time.time() - older_than
-        for dirpath, _dirs, files in os.walk(self.root):
+        for dirpath, _dirs, files in os.walk(self.root / prefix):
             for fn in files:
                 full = os.path.join(dirpath, fn)
-                if TEMP_MARK in fn and os.stat(full).st_mtime <= cutoff:
-                    os.unlink(full)
-                    removed += 1
+                if TEMP_MARK not in fn:
+                    continue
+                try:
+                    if temp_writer_gone(fn) or os.stat(full).st_mtime <= cutoff:
+                        os.unlink(full)
+                        removed += 1
+                except FileNotFoundError:  # its writer renamed it, or another cleaner was first
+                    continue
         return removed

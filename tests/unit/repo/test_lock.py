@@ -1,11 +1,14 @@
 import json
+import os
 import socket
 
 import pytest
 
+from qfbackup.common.atomic import TEMP_MARK
 from qfbackup.common.process import current
 from qfbackup.errors import RepositoryLocked
 from qfbackup.repo.lock import RepoLock, read_locks
+from qfbackup.repo.store_fs import FsStore
 from qfbackup.repo.store_mem import MemStore
 
 
@@ -79,3 +82,19 @@ def test_foreign_lock_needs_break_lock():
     assert "--break-lock" in err.value.hint
     with RepoLock(store, exclusive=False, command="backup", break_lock=True):
         pass
+
+
+def test_a_lock_half_written_by_a_killed_writer_is_removed_and_a_live_or_foreign_one_kept(tmp_path):
+    store = FsStore(tmp_path)
+    (tmp_path / "locks").mkdir()
+    host = socket.gethostname()
+    dead_pid = 2**22 + 12345  # above any pid_max default: no process has it
+    dead = tmp_path / "locks" / f".abc{TEMP_MARK}{host}-{dead_pid}-00ff00ff"
+    live = tmp_path / "locks" / f".def{TEMP_MARK}{host}-{os.getpid()}-00ff00ff"
+    foreign = tmp_path / "locks" / f".ghi{TEMP_MARK}elsewhere-{dead_pid}-00ff00ff"
+    for f in (dead, live, foreign):
+        f.write_bytes(b"{")
+    with RepoLock(store, exclusive=True, command="next"):
+        assert not dead.exists()
+        assert live.exists() and foreign.exists()  # only their age (TEMP_GRACE) can tell
+    assert read_locks(store) == []
